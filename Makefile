@@ -1,0 +1,37 @@
+# The README's commands. Each one creates .venv and installs the package (with its dev extras) if needed.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install demo test test-browser lab readme export clean-nbs
+
+$(STAMP): settings.ini setup.py
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## Train a tiny I2V-GAN on the built-in IRVI-lite clips (CPU), translate, score, write outputs/demo/.
+demo: $(STAMP)
+	$(VENV)/bin/i2vgan demo
+
+## Everything: library in sync with notebooks, README in sync with index.ipynb, notebook tests, pytest.
+test: $(STAMP)
+	$(PY) tests/dev.py check
+	$(VENV)/bin/nbdev_test --n_workers 2 --timing
+	$(VENV)/bin/pytest tests/ -q
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab nbs/
+
+## Regenerate README.md from nbs/index.ipynb (nbconvert; Quarto cannot be installed here).
+readme: $(STAMP)
+	$(PY) tests/dev.py readme
+
+## Export the library from the notebooks and clean them (run before each commit).
+export: $(STAMP)
+	$(VENV)/bin/nbdev_export
+	$(VENV)/bin/nbdev_clean
