@@ -29,6 +29,7 @@ def readme_text(nb_path=NBS/'index.ipynb') -> str:
     nb.cells = cells
     body, _ = MarkdownExporter().from_notebook_node(nb)
     body = body.replace('](../assets/', '](assets/').replace('src="../assets/', 'src="assets/')
+    body = re.sub(r'\]\((\d\d_\w+\.ipynb)\)', r'](nbs/\1)', body)   # notebook links, relative to the repo root
     header = '<!-- Generated from nbs/index.ipynb by `make readme`; edit the notebook, not this file. -->\n\n'
     return header + re.sub(r'\n{3,}', '\n\n', body).strip() + '\n'
 
