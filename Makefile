@@ -22,7 +22,14 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) tests/dev.py check
 	$(VENV)/bin/nbdev_test --n_workers 2 --timing
-	$(VENV)/bin/pytest tests/ -q
+	$(VENV)/bin/pytest tests/ -q -m "not browser"
+	@test -x /usr/bin/chromium || echo 'browser test skipped: no /usr/bin/chromium (enable it: apt-get install chromium)'
+	$(VENV)/bin/pytest tests/ -q -m browser
+
+## The notebooks as a learner runs them: JupyterLab in headless Chromium (skipped without /usr/bin/chromium).
+test-browser: $(STAMP)
+	@test -x /usr/bin/chromium || echo 'browser test skipped: no /usr/bin/chromium (enable it: apt-get install chromium)'
+	$(VENV)/bin/pytest tests/ -q -m browser
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab nbs/
