@@ -19,6 +19,9 @@ demo: $(STAMP)
 	$(VENV)/bin/i2vgan demo
 
 ## Everything: library in sync with notebooks, README in sync with index.ipynb, notebook tests, pytest.
+# One torch thread per process: nbdev_test runs two notebooks at once on two cores, and oversubscribed
+# OpenMP threads spin (measured: 04_train took 4x longer with two threads per notebook).
+test: export OMP_NUM_THREADS = 1
 test: $(STAMP)
 	$(PY) tests/dev.py check
 	$(VENV)/bin/nbdev_test --n_workers 2 --timing
@@ -27,6 +30,7 @@ test: $(STAMP)
 	$(VENV)/bin/pytest tests/ -q -m browser
 
 ## The notebooks as a learner runs them: JupyterLab in headless Chromium (skipped without /usr/bin/chromium).
+test-browser: export OMP_NUM_THREADS = 1
 test-browser: $(STAMP)
 	@test -x /usr/bin/chromium || echo 'browser test skipped: no /usr/bin/chromium (enable it: apt-get install chromium)'
 	$(VENV)/bin/pytest tests/ -q -m browser
