@@ -1,0 +1,120 @@
+"""The fast path (i2vgan.fast) on the CPU: same losses and gradients as the reference step, the fast trainer's
+loop (log, resume, NaN), fast_translate == translate, the benchmarks and `i2vgan bench`."""
+import json, math, tempfile, warnings
+from pathlib import Path
+import numpy as np
+import pytest
+import torch
+
+torch.set_num_threads(1)
+warnings.filterwarnings("ignore", message=".*RANDOM VGG-19.*")
+
+from i2vgan.core import I2VGAN, I2VGANConfig
+from i2vgan.train import Trainer
+from i2vgan.fast import (FastStep, FastTrainer, check_equivalence, compare_steps, worst, fast_generator_step,
+                         fast_translate, bench_training, bench_translate, make_trainer, tiny_config, random_batch)
+
+PRESETS = ["cycle-gan", "recycle-gan", "i2vgan", "i2vgan-official"]
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_fast_step_equals_reference(preset):
+    "float32, several random batches (B = 1 and 2): losses and gradients within 1e-5 (or as close to float64 as the reference)."
+    m = I2VGAN(tiny_config(preset))
+    for B, seed in ((1, 0), (2, 1), (1, 5)):
+        rep = check_equivalence(m, random_batch(m.config, B=B, seed=seed), seed=seed)
+        assert rep["fast vs reference"] < 1e-5 or rep["fast vs float64"] <= 2 * max(rep["reference vs float64"], 1e-5), rep
+
+
+@pytest.mark.parametrize("preset", ["i2vgan", "i2vgan-official"])
+def test_fast_step_equals_reference_float64(preset):
+    m = I2VGAN(tiny_config(preset))
+    err = compare_steps(m, random_batch(m.config, B=2, seed=7), seed=7, dtype=torch.float64)
+    assert max(err["G grads"].values()) < 1e-8 and max(err["D grads"].values()) < 1e-8, err
+    assert max(err["loss"].values()) < 1e-6, err
+
+
+def test_patch_positions_follow_the_seed():
+    m = I2VGAN(tiny_config("i2vgan"))
+    b = random_batch(m.config)
+    torch.manual_seed(0); a = fast_generator_step(m, b)[1]
+    torch.manual_seed(0); c = fast_generator_step(m, b)[1]
+    torch.manual_seed(1); d = fast_generator_step(m, b)[1]
+    assert all(torch.equal(a[k], c[k]) for k in a)
+    assert not torch.equal(a["exs_X"], d["exs_X"]) and torch.equal(a["cyc_X"], d["cyc_X"])
+
+
+def test_pool_and_vanilla_gan():
+    "An image pool (called in the reference's order) and the vanilla GAN loss give the same D step."
+    from i2vgan.train import ImagePool
+    from i2vgan.fast import fast_discriminator_step
+    m = I2VGAN(tiny_config("i2vgan-official", gan_mode="vanilla", pool_size=2))
+    b = random_batch(m.config, B=1, seed=3)
+    with torch.no_grad(): _, _, fakes = m.generator_step(b)
+    out = []
+    for fn in (m.discriminator_step, lambda bb, ff, pool: fast_discriminator_step(m, bb, ff, pool)):
+        pools = {"X": ImagePool(2), "Y": ImagePool(2)}
+        torch.manual_seed(0)
+        for _ in range(3): total, terms = fn(b, fakes, pool=lambda d, f: pools[d](f))
+        out.append(total)
+    assert abs(float(out[0]) - float(out[1])) <= 1e-6 * abs(float(out[0]))
+
+
+def _data(cfg, n=4):
+    return [{k: v[0] for k, v in random_batch(cfg, seed=s).items()} for s in range(n)]
+
+
+def test_fast_trainer_resume_and_log(tmp_path):
+    cfg = tiny_config("i2vgan", pool_size=2)
+    kw = dict(progress=False, device="cpu", ckpt_every=0, sample_every=2, log_every=2)
+    straight = FastTrainer(I2VGAN(cfg), _data(cfg), tmp_path / "a", **kw); rows = straight.fit(4)
+    FastTrainer(I2VGAN(cfg), _data(cfg), tmp_path / "b", **kw).fit(2)
+    resumed = FastTrainer(I2VGAN(cfg), _data(cfg), tmp_path / "b", **kw); resumed.fit(4, resume=True)
+    for k, v in straight.model.state_dict().items(): assert torch.equal(v, resumed.model.state_dict()[k]), k
+    assert [r["step"] for r in rows] == [2, 4] and all(math.isfinite(r["G"]) for r in rows)
+    assert len(list((tmp_path / "a" / "samples").glob("*.png"))) == 2
+
+
+def test_fast_trainer_stops_on_nan(tmp_path):
+    cfg = tiny_config("cycle-gan")
+    t = FastTrainer(I2VGAN(cfg), _data(cfg), tmp_path, progress=False, device="cpu", log_every=1, ckpt_every=1)
+    t.fit(1)
+    with torch.no_grad(): t.model.G_Y.model[1].weight.fill_(float("nan"))
+    with pytest.raises(FloatingPointError, match="step 2: loss term"): t.fit(3)
+    assert [p.name for p in t.checkpoints()] == ["step_0000001.pt"]        # no NaN checkpoint written
+
+
+def test_make_trainer(tmp_path, monkeypatch):
+    cfg = tiny_config("cycle-gan")
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert type(make_trainer(I2VGAN(cfg), _data(cfg), tmp_path, device="cpu")) is Trainer
+    assert type(make_trainer(I2VGAN(cfg), _data(cfg), tmp_path, device="cpu", fast=True)) is FastTrainer
+
+
+def test_fast_translate_equals_translate():
+    from i2vgan.data import synthetic_clip
+    m = I2VGAN(tiny_config("i2vgan", use_perceptual=False))
+    ir, _ = synthetic_clip("coffee", 6, 32, seed=1)
+    for fuse in (False, True):
+        for bs in (1, 4):
+            assert np.array_equal(fast_translate(m, ir, fuse_predictor=fuse, batch_size=bs),
+                                  m.translate(ir, fuse_predictor=fuse, batch_size=bs))
+    with pytest.raises(ValueError, match="batch_size"): fast_translate(m, ir, batch_size=0)
+
+
+def test_benches_on_cpu():
+    small = dict(size=32, unet_downs=5, ngf=8, npf=8, ndf=8, n_blocks=2)
+    for fast in (False, True):
+        r = bench_training("tiny", steps=1, warmup=1, fast=fast, device="cpu", **small)
+        assert r["finite"] and r["steps/s"] > 0 and r["peak GB"] is None
+    rows = bench_translate((1, 2), frames=4, device="cpu", scale="tiny", **small)
+    assert len(rows) == 5 and all(r["frames/s"] > 0 for r in rows)
+
+
+def test_cli_bench(capsys):
+    from i2vgan.cli import main
+    main(["bench", "translate", "--scale", "tiny", "--size", "32", "--batch-sizes", "1,2", "--device", "cpu"])
+    out = capsys.readouterr().out
+    assert out.startswith("device: CPU") and "frames/s" in out
+    with pytest.raises(SystemExit) as e: main(["bench", "translate", "--batch-sizes", "1,x"])
+    assert e.value.code == 2
