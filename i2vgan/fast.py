@@ -14,14 +14,13 @@ import torch.distributed as dist
 from .networks import default_device
 from .losses import gram_matrix, OFFICIAL_STYLE_WEIGHTS
 from .core import I2VGAN, I2VGANConfig, _direction, _triplets, _as_frame_tensor
-from .train import Trainer, ImagePool, linear_decay, load_checkpoint, sample_grid, read_log, _collate
+from .train import Trainer, ImagePool, linear_decay, load_checkpoint, run_order
 
 # %% auto #0
 __all__ = ['tiny_config', 'random_batch', 'FastStep', 'fast_generator_step', 'fast_discriminator_step', 'compare_steps', 'worst',
-           'check_equivalence', 'FastTrainer', 'fast_train_step', 'fast_fit', 'fast_save', 'DistributedTrainer',
-           'make_trainer', 'rank0_first', 'train_from_args', 'main_ddp', 'fast_translate', 'device_name',
-           'bench_training', 'format_table', 'bench_translate', 'translate_summary', 'bench', 'equivalence_check',
-           'gpu_check']
+           'check_equivalence', 'FastTrainer', 'fast_train_step', 'fast_save', 'DistributedTrainer', 'make_trainer',
+           'rank0_first', 'train_from_args', 'main_ddp', 'fast_translate', 'device_name', 'bench_training',
+           'format_table', 'bench_translate', 'translate_summary', 'bench', 'equivalence_check', 'gpu_check']
 
 # %% ../nbs/08_fast.ipynb #534d9392
 def tiny_config(preset="i2vgan", **kw):
@@ -403,15 +402,6 @@ def check_equivalence(model:I2VGAN, batch:dict, seed:int=0,
     return out
 
 # %% ../nbs/08_fast.ipynb #d33f91f2
-def _indices(n:int, seed:int, start:int, count:int) -> list:
-    "Dataset indices of positions start … start+count−1 of the run's order (a permutation per epoch, by seed)."
-    idx = []
-    for k in range(start, start + count):
-        epoch, pos = divmod(k, n)
-        perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
-        idx.append(int(perm[pos]))
-    return idx
-
 class FastTrainer(Trainer):
     "`Trainer` with `FastStep`: batched calls, no per-step GPU syncs, bf16 + channels_last + fused Adam on CUDA."
     def __init__(self, model:I2VGAN, dataset, out_dir,
@@ -440,24 +430,31 @@ class FastTrainer(Trainer):
             self.schedulers = [torch.optim.lr_scheduler.LambdaLR(o, linear_decay(c.n_steps, c.n_steps_decay))
                                for o in self.optimizers]
         self.fast = FastStep(model, compile=compile, compile_mode=compile_mode)
-        self.is_main = True
-
-    def indices_at(self, step:int) -> list:
-        "The dataset indices of a step's batch (the order of `Trainer.batch_at`)."
-        return _indices(len(self.dataset), self.model.config.seed, step * self.batch_size, self.batch_size)
 
     def cpu_batch(self, step:int) -> dict:
-        "`Trainer.batch_at`'s batch, still on the CPU (pinned and channels_last when those are on)."
-        idx = self.indices_at(step)
-        if hasattr(self.dataset, "set_epoch"): self.dataset.set_epoch(step)
+        "`Trainer.cpu_batch`, pinned and channels_last when those are on (so the copy to the GPU can overlap)."
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
-        b = {k: v.contiguous(memory_format=fmt) if v.dim() == 4 else v
-             for k, v in _collate([self.dataset[i] for i in idx]).items()}
+        b = {k: v.contiguous(memory_format=fmt) if v.dim() == 4 else v for k, v in super().cpu_batch(step).items()}
         return {k: v.pin_memory() for k, v in b.items()} if self.device.type == "cuda" else b
 
     def batch_at(self, step:int) -> dict:
-        "`Trainer.batch_at`'s batch, copied without blocking (pinned memory) and channels_last on CUDA."
+        "The batch of a given step, copied to the device without blocking."
         return {k: v.to(self.device, non_blocking=True) for k, v in self.cpu_batch(step).items()}
+
+    def batches(self, start:int, stop:int):
+        "`Trainer.batches`, each read in a background thread while the previous step runs."
+        if not self.prefetch: yield from super().batches(start, stop); return
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(1) as pool:
+            nxt = pool.submit(self.cpu_batch, start) if start < stop else None
+            for s in range(start, stop):
+                b = nxt.result()
+                if s + 1 < stop: nxt = pool.submit(self.cpu_batch, s + 1)
+                yield {k: v.to(self.device, non_blocking=True) for k, v in b.items()}
+
+    def loss_values(self, terms:dict) -> dict:
+        "All loss terms in one transfer (the step's one host–device sync), averaged over processes."
+        return dict(zip(terms, self._reduce(torch.stack([v.float() for v in terms.values()])).tolist()))
 
     def _sync_grads(self, *optimizers): pass          # DistributedTrainer averages gradients here
     def _reduce(self, v:torch.Tensor) -> torch.Tensor: return v   # … and logged losses here
@@ -482,61 +479,6 @@ def fast_train_step(self:FastTrainer, batch:dict) -> dict:
 FastTrainer.train_step = fast_train_step
 
 # %% ../nbs/08_fast.ipynb #8790e57d
-def _nonfinite(row:dict, step:int, every:int, last):
-    "Raise if a logged loss is NaN/Inf; `last()` (the newest checkpoint) is only looked up then."
-    bad = {k: v for k, v in row.items() if k not in ("step", "time", "lr") and not math.isfinite(v)}
-    if bad:
-        k, v = next(iter(bad.items()))
-        raise FloatingPointError(f"step {step}: loss term {k} = {v} (losses are checked every {every} steps, without "
-                                 f"stopping the GPU each step: the weights may have been updated since). "
-                                 f"Last good checkpoint: {last() or 'none written yet'}")
-
-def fast_fit(self:FastTrainer, steps:int, # train until this many steps in total
-             resume:bool=False, # continue from the newest checkpoint in out_dir/checkpoints
-            ) -> list:
-    "Train to `steps` total steps; returns the log rows (only the main process writes files)."
-    from fastprogress.fastprogress import progress_bar
-    import imageio.v3 as iio
-    if resume and (p := self.last_checkpoint()) is not None: self.load_state_dict(load_checkpoint(p))
-    main = self.is_main
-    if main: self.out.mkdir(parents=True, exist_ok=True)
-    fixed = self.batch_at(0) if main and self.sample_every else None
-    rows, t0, start = [], time.perf_counter(), self.step
-    bar = progress_bar(range(self.step, steps), leave=True) if self.progress and main else range(self.step, steps)
-    plot = None
-    if self.live_plot and main:
-        from i2vgan.train import _LivePlot
-        plot = _LivePlot()
-    from concurrent.futures import ThreadPoolExecutor
-    pool = ThreadPoolExecutor(1) if self.prefetch else None
-    load = (lambda s: pool.submit(self.cpu_batch, s)) if pool else (lambda s: s)
-    get = lambda f: {k: v.to(self.device, non_blocking=True) for k, v in f.result().items()} if pool else self.batch_at(f)
-    nxt = load(self.step) if self.step < steps else None
-    with (open(self.out / "log.jsonl", "a") if main else contextlib.nullcontext()) as log, \
-         (pool or contextlib.nullcontext()):
-        for _ in bar:
-            batch = get(nxt)
-            if self.step + 1 < steps: nxt = load(self.step + 1)        # read while the GPU works on this step
-            terms = self.train_step(batch)
-            if self.step % self.log_every == 0 or self.step == steps:
-                vals = self._reduce(torch.stack([v.float() for v in terms.values()])).tolist()   # the one sync
-                row = {"step": self.step, "time": round(self.elapsed + time.perf_counter() - t0, 3),
-                       "lr": self.schedulers[0].get_last_lr()[0], **dict(zip(terms, vals))}
-                _nonfinite(row, self.step, self.log_every, self.last_checkpoint)
-                rows.append(row)
-                if main:
-                    log.write(json.dumps(row) + "\n"); log.flush()
-                    if self.progress: bar.comment = f"G {row['G']:.3f}  D {row['D']:.3f}"
-                    if plot: plot.update(read_log(self.out))
-            if main and self.sample_every and self.step % self.sample_every == 0:
-                (self.out / "samples").mkdir(exist_ok=True)
-                iio.imwrite(self.out / "samples" / f"step_{self.step:07d}.png", sample_grid(self.model, fixed))
-            if self.ckpt_every and self.step % self.ckpt_every == 0:
-                self.elapsed += time.perf_counter() - t0; t0 = time.perf_counter(); self.save()
-    self.elapsed += time.perf_counter() - t0
-    if self.step > start or not self.checkpoints(): self.save()
-    return rows
-
 def _check_weights(self:FastTrainer):
     "Raise if any weight is NaN/Inf (on any process) — once per checkpoint, not every step."
     ok = torch.stack([p.detach().isfinite().all() for p in self.model.parameters()]).all()
@@ -548,7 +490,7 @@ def fast_save(self:FastTrainer) -> Path:
     "`Trainer.save`, refusing non-finite weights."
     self._check_weights(); return Trainer.save(self)
 
-FastTrainer.fit, FastTrainer.save, FastTrainer._check_weights = fast_fit, fast_save, _check_weights
+FastTrainer.save, FastTrainer._check_weights = fast_save, _check_weights
 
 # %% ../nbs/08_fast.ipynb #3dbab6a0
 def _flat_apply(tensors:list, fn):
@@ -590,7 +532,7 @@ class DistributedTrainer(FastTrainer):
     def indices_at(self, step:int) -> list:
         "This rank's slice of the step's combined batch (batch_size × world size, in `Trainer`'s order)."
         n, bs = len(self.dataset), self.batch_size
-        return _indices(n, self.model.config.seed, step * bs * self.world + self.rank * bs, bs)
+        return run_order(n, self.model.config.seed, step * bs * self.world + self.rank * bs, bs)
 
     def cpu_batch(self, step:int) -> dict:
         seed = self.model.config.seed

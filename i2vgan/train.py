@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_train.ipynb #0085a83c
 from __future__ import annotations
-import json, math, os, pickle, random, time, warnings
+import contextlib, json, math, os, pickle, random, time, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -14,8 +14,8 @@ from .core import I2VGAN, I2VGANConfig
 
 # %% auto #0
 __all__ = ['SCHEDULE_FIELDS', 'ImagePool', 'save_checkpoint', 'load_checkpoint', 'rng_state', 'set_rng_state', 'linear_decay',
-           'Trainer', 'train_step', 'state_dict', 'load_state_dict', 'checkpoints', 'last_checkpoint', 'save',
-           'sample_grid', 'read_log', 'plot_losses', 'fit']
+           'run_order', 'Trainer', 'train_step', 'state_dict', 'load_state_dict', 'checkpoints', 'last_checkpoint',
+           'save', 'sample_grid', 'read_log', 'plot_losses', 'fit']
 
 # %% ../nbs/04_train.ipynb #449bb43e
 class ImagePool:
@@ -90,6 +90,19 @@ def linear_decay(n_steps:int, n_steps_decay:int):
 def _collate(items:list) -> dict:
     return {k: torch.stack([it[k] for it in items]) for k in items[0] if torch.is_tensor(items[0][k])}
 
+def run_order(n:int, # dataset length
+              seed:int, # the run's seed
+              start:int, # first position in the run's sequence of samples
+              count:int, # how many positions
+             ) -> list:
+    "Dataset indices at positions start … start+count−1 of a run: a fresh permutation of the dataset each epoch."
+    idx = []
+    for k in range(start, start + count):
+        epoch, pos = divmod(k, n)
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+        idx.append(int(perm[pos]))
+    return idx
+
 class Trainer:
     "Trains an `I2VGAN` on a `TripletDataset`, with logs, samples and resumable checkpoints in `out_dir`."
     def __init__(self, model:I2VGAN, # the model (its config holds the learning rate and schedule)
@@ -122,16 +135,29 @@ class Trainer:
         self.pools = {"X": ImagePool(c.pool_size), "Y": ImagePool(c.pool_size)}
         self.step, self.elapsed = 0, 0.0
 
-    def batch_at(self, step:int) -> dict:
-        "The batch of a given step: dataset order fixed by (seed, epoch), so resuming replays it."
-        n, seed = len(self.dataset), self.model.config.seed
-        idx = []
-        for k in range(step * self.batch_size, (step + 1) * self.batch_size):
-            epoch, pos = divmod(k, n)
-            perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
-            idx.append(int(perm[pos]))
+    is_main = True   # only the main process writes logs, samples and checkpoints (see `DistributedTrainer`)
+
+    def indices_at(self, step:int) -> list:
+        "The dataset indices of a step's batch: the order is fixed by (seed, epoch), so resuming replays it."
+        return run_order(len(self.dataset), self.model.config.seed, step * self.batch_size, self.batch_size)
+
+    def cpu_batch(self, step:int) -> dict:
+        "The batch of a given step, on the CPU."
+        idx = self.indices_at(step)
         if hasattr(self.dataset, "set_epoch"): self.dataset.set_epoch(step)
-        return {k: v.to(self.device) for k, v in _collate([self.dataset[i] for i in idx]).items()}
+        return _collate([self.dataset[i] for i in idx])
+
+    def batch_at(self, step:int) -> dict:
+        "The batch of a given step, on the training device."
+        return {k: v.to(self.device) for k, v in self.cpu_batch(step).items()}
+
+    def batches(self, start:int, stop:int):
+        "The batches of steps start … stop−1, in order (`FastTrainer` reads the next one during the step)."
+        for s in range(start, stop): yield self.batch_at(s)
+
+    def loss_values(self, terms:dict) -> dict:
+        "A step's loss terms as Python floats, for the log (this waits for a GPU to finish the step)."
+        return {k: float(v) for k, v in terms.items()}
 
 # %% ../nbs/04_train.ipynb #41c8be88
 def _check_finite(terms:dict, step:int, last_ckpt):
@@ -241,30 +267,41 @@ def plot_losses(log:list, # `read_log`'s rows
 # %% ../nbs/04_train.ipynb #9fb55402
 import matplotlib.pyplot as plt
 
+def _check_logged(row:dict, step:int, every:int, last_ckpt):
+    "Raise if a logged loss is NaN/Inf; `last_ckpt()` (it reads files) is only called then."
+    bad = {k: v for k, v in row.items() if k not in ("step", "time", "lr") and not math.isfinite(v)}
+    if bad:
+        k, v = next(iter(bad.items()))
+        raise FloatingPointError(f"step {step}: loss term {k} = {v} (losses are read every {every} steps: the weights "
+                                 f"may have been updated since). Last good checkpoint: {last_ckpt() or 'none written yet'}")
+
 def fit(self:Trainer, steps:int, # train until this many steps in total
         resume:bool=False, # continue from the newest checkpoint in out_dir/checkpoints
        ) -> list:
-    "Train to `steps` total steps; returns the log rows written."
+    "Train to `steps` total steps; returns the log rows (only the main process writes files)."
     from fastprogress.fastprogress import progress_bar
     import imageio.v3 as iio
     if resume and (p := self.last_checkpoint()) is not None: self.load_state_dict(load_checkpoint(p))
-    self.out.mkdir(parents=True, exist_ok=True)
-    fixed = self.batch_at(0)
+    main = self.is_main
+    if main: self.out.mkdir(parents=True, exist_ok=True)
+    fixed = self.batch_at(0) if main and self.sample_every else None
     rows, t0, start = [], time.perf_counter(), self.step
-    bar = progress_bar(range(self.step, steps), parent=None, leave=True) if self.progress else range(self.step, steps)
-    plot = _LivePlot() if self.live_plot else None
-    with open(self.out / "log.jsonl", "a") as log:
-        for _ in bar:
-            terms = self.train_step(self.batch_at(self.step))
+    bar = progress_bar(range(start, steps), leave=True) if self.progress and main else range(start, steps)
+    plot = _LivePlot() if self.live_plot and main else None
+    with (open(self.out / "log.jsonl", "a") if main else contextlib.nullcontext()) as log, \
+         contextlib.closing(self.batches(start, steps)) as batches:
+        for _, batch in zip(bar, batches):
+            terms = self.train_step(batch)
             if self.step % self.log_every == 0 or self.step == steps:
                 row = {"step": self.step, "time": round(self.elapsed + time.perf_counter() - t0, 3),
-                       "lr": self.schedulers[0].get_last_lr()[0], **{k: float(v.detach()) for k, v in terms.items()}}
-                _check_finite({k: v for k, v in row.items() if k not in ("step", "time", "lr")}, self.step,
-                              self.last_checkpoint)
-                log.write(json.dumps(row) + "\n"); log.flush(); rows.append(row)
-                if self.progress: bar.comment = f"G {row['G']:.3f}  D {row['D']:.3f}"
-                if plot: plot.update(read_log(self.out))
-            if self.sample_every and self.step % self.sample_every == 0:
+                       "lr": self.schedulers[0].get_last_lr()[0], **self.loss_values(terms)}
+                _check_logged(row, self.step, self.log_every, self.last_checkpoint)
+                rows.append(row)
+                if main:
+                    log.write(json.dumps(row) + "\n"); log.flush()
+                    if self.progress: bar.comment = f"G {row['G']:.3f}  D {row['D']:.3f}"
+                    if plot: plot.update(read_log(self.out))
+            if main and self.sample_every and self.step % self.sample_every == 0:
                 (self.out / "samples").mkdir(exist_ok=True)
                 iio.imwrite(self.out / "samples" / f"step_{self.step:07d}.png", sample_grid(self.model, fixed))
             if self.ckpt_every and self.step % self.ckpt_every == 0:

@@ -75,6 +75,21 @@ def test_fast_trainer_resume_and_log(tmp_path):
     assert len(list((tmp_path / "a" / "samples").glob("*.png"))) == 2
 
 
+def test_prefetch_changes_nothing(tmp_path):
+    "Reading batches in a background thread gives the same batches, hence the same weights, as reading them inline."
+    cfg = tiny_config("i2vgan", pool_size=2)
+    kw = dict(progress=False, device="cpu", ckpt_every=0, sample_every=0, log_every=1)
+    runs, logs = [], []
+    for pf in (True, False):                                 # building the model seeds torch's generator
+        runs.append(FastTrainer(I2VGAN(cfg), _data(cfg), tmp_path / str(pf), prefetch=pf, **kw))
+        logs.append(runs[-1].fit(3))
+    assert [r["G"] for r in logs[0]] == [r["G"] for r in logs[1]]
+    for k, v in runs[0].model.state_dict().items(): assert torch.equal(v, runs[1].model.state_dict()[k]), k
+    ref = Trainer(I2VGAN(cfg), _data(cfg), tmp_path / "ref", progress=False, device="cpu")
+    for step in range(6):                                    # the reference trainer's order, past an epoch
+        assert all(torch.equal(v, ref.batch_at(step)[k]) for k, v in runs[0].batch_at(step).items())
+
+
 def test_fast_trainer_stops_on_nan(tmp_path):
     cfg = tiny_config("cycle-gan")
     t = FastTrainer(I2VGAN(cfg), _data(cfg), tmp_path, progress=False, device="cpu", log_every=1, ckpt_every=1)
