@@ -20,7 +20,8 @@ from .train import Trainer, ImagePool, linear_decay, load_checkpoint, run_order
 __all__ = ['tiny_config', 'random_batch', 'FastStep', 'fast_generator_step', 'fast_discriminator_step', 'compare_steps', 'worst',
            'check_equivalence', 'FastTrainer', 'fast_train_step', 'fast_save', 'DistributedTrainer', 'make_trainer',
            'rank0_first', 'train_from_args', 'main_ddp', 'fast_translate', 'device_name', 'bench_training',
-           'format_table', 'bench_translate', 'translate_summary', 'bench', 'equivalence_check', 'gpu_check']
+           'format_table', 'bench_translate', 'translate_summary', 'bench', 'equivalence_check', 'profile_step',
+           'gpu_check']
 
 # %% ../nbs/08_fast.ipynb #534d9392
 def tiny_config(preset="i2vgan", **kw):
@@ -837,40 +838,117 @@ def _bench_child(kw:dict, timeout:float) -> dict:
     line = [l for l in r.stdout.splitlines() if l.startswith("RESULT")]
     return json.loads(line[-1][6:]) if line else {"step": "fast + compile", "error": r.stderr.strip()[-400:]}
 
+def _event_time(e, cuda:bool) -> float:
+    "Self time (µs) of a profiler row: on the device for CUDA kernels, on the CPU otherwise."
+    if not cuda: return e.self_cpu_time_total
+    return getattr(e, "self_device_time_total", None) or getattr(e, "self_cuda_time_total", 0)
+
+def profile_step(scale:str|None=None, # "paper" (default on CUDA) or "tiny" (default on the CPU)
+                 steps:int=5, # profiled steps, after 3 warm-up steps
+                 top:int=12, # rows to return
+                 device=None, # default: CUDA when present
+                 **overrides) -> dict: # config fields to change
+    "Where the fast step's time goes: its top CUDA kernels (or CPU operators) and how busy the device is."
+    from torch.profiler import profile, ProfilerActivity
+    from torch.autograd import DeviceType
+    dev = torch.device(device) if device is not None else default_device()
+    cuda = dev.type == "cuda"
+    scale = scale or ("paper" if cuda else "tiny")
+    cfg = I2VGANConfig.preset("i2vgan", scale, **{"vgg_weights": "random", **_sized(scale, overrides)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = I2VGAN(cfg)
+    data = [{k: v[0] for k, v in random_batch(cfg, seed=s).items()} for s in range(2)]
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = FastTrainer(model, data, tmp, device=dev, progress=False)
+        batches = [trainer.batch_at(i) for i in range(2)]
+        for i in range(3): trainer.train_step(batches[i % 2])
+        _sync(dev)
+        with profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])) as prof:
+            t0 = time.perf_counter()
+            for i in range(steps): trainer.train_step(batches[i % 2])
+            _sync(dev); wall = time.perf_counter() - t0
+    rows = [e for e in prof.key_averages() if e.device_type == (DeviceType.CUDA if cuda else DeviceType.CPU)]
+    busy = sum(_event_time(e, cuda) for e in rows) / 1e6
+    rows.sort(key=lambda e: _event_time(e, cuda), reverse=True)
+    name = "kernel" if cuda else "operator"
+    return {"device": device_name(dev), "scale": scale, "wall s/step": wall / steps, "busy s/step": busy / steps,
+            "busy fraction": busy / wall,
+            "top": [{name: e.key[:80], "ms/step": _event_time(e, cuda) / 1e3 / steps,
+                     "share": _event_time(e, cuda) / 1e6 / busy, "calls/step": e.count / steps} for e in rows[:top]]}
+
+def _train_table(scale:str, steps:int) -> list:
+    rows = [bench_training(scale, max(5, steps // 2), fast=False), bench_training(scale, steps, fast=True)]
+    print(format_table(rows, ["step", "steps/s", "s/step", "peak GB"]), flush=True)
+    return rows
+
+def _translate_table(scale:str) -> list:
+    rows = bench_translate(scale=scale)
+    print(format_table(rows, ["mode", "predictor fusion", "batch", "frames/s"]), flush=True)
+    print(translate_summary(rows), flush=True)
+    return rows
+
+def _profile_table(scale:str) -> dict:
+    p = profile_step(scale)
+    idle = "the GPU waits for Python and kernel launches" if "CPU" not in p["device"] else "Python between operators"
+    print(f"wall {p['wall s/step'] * 1e3:.1f} ms/step under the profiler; device busy {p['busy s/step'] * 1e3:.1f} "
+          f"ms/step ({p['busy fraction']:.0%}; the rest: {idle})")
+    print(format_table(p["top"], [next(iter(p["top"][0])), "ms/step", "share", "calls/step"]), flush=True)
+    return p
+
+def _summary(res:dict) -> dict:
+    "Targets met or not, from whatever parts of `gpu_check` succeeded."
+    out = {}
+    train = res.get("train")
+    if isinstance(train, list) and len(train) > 1:
+        f = train[1]
+        out.update({"fast steps/s": f["steps/s"], "fast peak GB": f["peak GB"],
+                    "speed-up over the reference step": f["steps/s"] / train[0]["steps/s"]})
+        if f["peak GB"] is not None: out["target ≥ 7 steps/s at ≤ 10 GB"] = f["steps/s"] >= 7 and f["peak GB"] <= 10
+    tr = res.get("translate")
+    if isinstance(tr, list):
+        best = max((r for r in tr if r["predictor fusion"] == "no"), key=lambda r: r["frames/s"])
+        out.update({"best frames/s (G alone)": best["frames/s"], "at batch": best["batch"],
+                    "target ≥ 1500 frames/s": best["frames/s"] >= 1500})
+    return out
+
 def gpu_check(budget_s:float=450, # stop starting new parts after this many seconds
-              out=None, # folder for gpu_check.json (e.g. $OUT on the device machine)
+              out=None, # folder for gpu_check.json, rewritten after every part (e.g. $OUT on a lent machine)
               steps:int=20, # timed training steps per configuration
               compile:bool=True, # try the compiled fast step (child process, with what is left of the budget)
+              scale:str="paper", # "paper" (what the targets are about); "tiny" for a dry run on the CPU
              ) -> dict:
-    "Everything to measure on a GPU, printed: equivalence on CUDA, training and translation tables."
-    t_start, res = time.perf_counter(), {"device": device_name(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
-    left = lambda: budget_s - (time.perf_counter() - t_start)
-    print(f"device: {res['device']}\n\n1. fast step = reference step (float32, TF32 off, tolerance 1e-3):", flush=True)
-    res["equivalence"] = equivalence_check()
-    res["equivalence ok"] = max(res["equivalence"].values()) < 1e-3
-    print(f"  -> {'OK' if res['equivalence ok'] else 'FAILED'}  ({time.perf_counter() - t_start:.0f} s)\n", flush=True)
-    print("2. training at paper scale (256×256, batch 1, preset i2vgan):", flush=True)
-    rows = [bench_training("paper", max(5, steps // 2), fast=False), bench_training("paper", steps, fast=True)]
-    print(format_table(rows, ["step", "steps/s", "s/step", "peak GB"]), flush=True)
-    res["train"] = rows
-    print(f"  ({time.perf_counter() - t_start:.0f} s)\n\n3. translation (G_Y, 256×256):", flush=True)
-    res["translate"] = bench_translate()
-    print(format_table(res["translate"], ["mode", "predictor fusion", "batch", "frames/s"]), flush=True)
-    print(f"  ({time.perf_counter() - t_start:.0f} s)", flush=True)
-    if compile and left() > 90:
-        print(f"\n4. training, fast + torch.compile (child process, at most {left():.0f} s):", flush=True)
-        r = _bench_child(dict(scale="paper", steps=steps, fast=True, compile=True, warmup=3), left())
-        rows.append(r)
-        print(format_table(rows, ["step", "steps/s", "s/step", "peak GB", "error"]), flush=True)
-    print(translate_summary(res["translate"]), flush=True)
-    best = max((r for r in res["translate"] if r["predictor fusion"] == "no"), key=lambda r: r["frames/s"])
-    fast_row = rows[1]
-    res["summary"] = {"fast steps/s": fast_row["steps/s"], "fast peak GB": fast_row["peak GB"],
-                      "target ≥ 7 steps/s at ≤ 10 GB": fast_row["steps/s"] >= 7 and fast_row["peak GB"] <= 10,
-                      "best frames/s (G alone)": best["frames/s"], "at batch": best["batch"],
-                      "target ≥ 1500 frames/s": best["frames/s"] >= 1500, "seconds": time.perf_counter() - t_start}
-    print("\nsummary:", json.dumps(res["summary"], indent=1), flush=True)
-    if out is not None:
+    "Everything to measure on a GPU, printed and saved part by part: a failing part is recorded, the rest still run."
+    t0 = time.perf_counter()
+    res = {"device": device_name(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "scale": scale}
+    left = lambda: budget_s - (time.perf_counter() - t0)
+    def save():
+        if out is None: return
         Path(out).mkdir(parents=True, exist_ok=True)
         (Path(out) / "gpu_check.json").write_text(json.dumps(res, indent=1, default=str))
+    def part(key:str, title:str, fn):
+        if left() <= 0: print(f"\n{title.rstrip(':')}: skipped (budget spent)", flush=True); return
+        print(f"\n{title}", flush=True)
+        try: res[key] = fn()
+        except Exception as e:                       # record it and go on: the other parts are still worth having
+            res[key] = {"error": f"{type(e).__name__}: {e}"[:600]}
+            print(f"  FAILED: {res[key]['error']}", flush=True)
+        print(f"  ({time.perf_counter() - t0:.0f} s)", flush=True); save()
+    print(f"device: {res['device']}", flush=True)
+    part("train", f"1. training, preset i2vgan, scale {scale}, batch 1:", lambda: _train_table(scale, steps))
+    part("translate", f"2. translation (G_Y), scale {scale}:", lambda: _translate_table(scale))
+    part("equivalence", "3. fast step = reference step on this device (float32, TF32 off, tolerance 1e-3):",
+         equivalence_check)
+    if isinstance(res.get("equivalence"), dict) and "error" not in res["equivalence"]:
+        res["equivalence ok"] = max(res["equivalence"].values()) < 1e-3
+        print(f"  -> {'OK' if res['equivalence ok'] else 'FAILED'}", flush=True)
+    part("profile", "4. where the fast step's time goes (torch.profiler, 5 steps):", lambda: _profile_table(scale))
+    if compile and left() > 90 and isinstance(res.get("train"), list):
+        def compiled():
+            r = _bench_child(dict(scale=scale, steps=steps, fast=True, compile=True, warmup=3), left())
+            print(format_table(res["train"] + [r], ["step", "steps/s", "s/step", "peak GB", "error"]), flush=True)
+            return r
+        part("compile", f"5. training, fast + torch.compile (child process, at most {left():.0f} s):", compiled)
+    res["summary"] = {**_summary(res), "seconds": round(time.perf_counter() - t0, 1)}
+    print("\nsummary:", json.dumps(res["summary"], indent=1), flush=True); save()
     return res

@@ -279,17 +279,17 @@ def fit(self:Trainer, steps:int, # train until this many steps in total
         resume:bool=False, # continue from the newest checkpoint in out_dir/checkpoints
        ) -> list:
     "Train to `steps` total steps; returns the log rows (only the main process writes files)."
-    from fastprogress.fastprogress import progress_bar
+    from tqdm.auto import tqdm
     import imageio.v3 as iio
     if resume and (p := self.last_checkpoint()) is not None: self.load_state_dict(load_checkpoint(p))
     main = self.is_main
     if main: self.out.mkdir(parents=True, exist_ok=True)
     fixed = self.batch_at(0) if main and self.sample_every else None
     rows, t0, start = [], time.perf_counter(), self.step
-    bar = progress_bar(range(start, steps), leave=True) if self.progress and main else range(start, steps)
     plot = _LivePlot() if self.live_plot and main else None
     with (open(self.out / "log.jsonl", "a") if main else contextlib.nullcontext()) as log, \
-         contextlib.closing(self.batches(start, steps)) as batches:
+         contextlib.closing(self.batches(start, steps)) as batches, \
+         tqdm(range(start, steps), initial=start, total=steps, disable=not (self.progress and main), unit="step") as bar:
         for _, batch in zip(bar, batches):
             terms = self.train_step(batch)
             if self.step % self.log_every == 0 or self.step == steps:
@@ -299,7 +299,7 @@ def fit(self:Trainer, steps:int, # train until this many steps in total
                 rows.append(row)
                 if main:
                     log.write(json.dumps(row) + "\n"); log.flush()
-                    if self.progress: bar.comment = f"G {row['G']:.3f}  D {row['D']:.3f}"
+                    bar.set_postfix_str(f"G {row['G']:.3f}  D {row['D']:.3f}", refresh=False)
                     if plot: plot.update(read_log(self.out))
             if main and self.sample_every and self.step % self.sample_every == 0:
                 (self.out / "samples").mkdir(exist_ok=True)

@@ -1,6 +1,6 @@
 """The fast path (i2vgan.fast) on the CPU: same losses and gradients as the reference step, the fast trainer's
 loop (log, resume, NaN), fast_translate == translate, the benchmarks and `i2vgan bench`."""
-import json, math, tempfile, warnings
+import json, math, tempfile, time, warnings
 from pathlib import Path
 import numpy as np
 import pytest
@@ -133,3 +133,33 @@ def test_cli_bench(capsys):
     assert out.startswith("device: CPU") and "frames/s" in out
     with pytest.raises(SystemExit) as e: main(["bench", "translate", "--batch-sizes", "1,x"])
     assert e.value.code == 2
+
+
+def test_gpu_check_records_a_failing_part_and_runs_the_rest(tmp_path, monkeypatch, capsys):
+    "On a lent GPU every minute counts: one broken part must not cost the others (a dry run at tiny scale)."
+    import i2vgan.fast as fast
+    def broken(*a, **k): raise RuntimeError("CUDA error: simulated")
+    monkeypatch.setattr(fast, "bench_translate", broken)
+    monkeypatch.setattr(fast, "equivalence_check", lambda: {"i2vgan seed 0": 2e-7})
+    top = [{"kernel": "conv", "ms/step": 50.0, "share": 0.5, "calls/step": 2}]
+    monkeypatch.setattr(fast, "profile_step", lambda scale: {"wall s/step": 0.2, "busy s/step": 0.1,
+                                                             "busy fraction": 0.5, "top": top})
+    monkeypatch.setattr(fast, "bench_training", lambda scale, steps, fast=True, **k: {
+        "step": "fast" if fast else "reference", "steps/s": 8.0 if fast else 2.0, "s/step": 0.1, "peak GB": 9.0})
+    res = fast.gpu_check(budget_s=60, out=tmp_path, scale="tiny", compile=False)
+    assert res["translate"] == {"error": "RuntimeError: CUDA error: simulated"}
+    assert [r["step"] for r in res["train"]] == ["reference", "fast"] and res["equivalence ok"] is True
+    assert res["summary"]["target ≥ 7 steps/s at ≤ 10 GB"] is True and res["summary"]["speed-up over the reference step"] == 4
+    assert "target ≥ 1500 frames/s" not in res["summary"]                  # not measured, so not claimed
+    saved = json.loads((tmp_path / "gpu_check.json").read_text())
+    assert saved["summary"] == json.loads(json.dumps(res["summary"]))
+    out = capsys.readouterr().out
+    assert "FAILED: RuntimeError" in out and "4. where the fast step's time goes" in out
+
+
+def test_gpu_check_stops_starting_parts_when_the_budget_is_spent(tmp_path, monkeypatch):
+    import i2vgan.fast as fast
+    monkeypatch.setattr(fast, "bench_training", lambda scale, steps, fast=True, **k: time.sleep(0.3) or {
+        "step": "fast" if fast else "reference", "steps/s": 1.0, "s/step": 1.0, "peak GB": None})
+    res = fast.gpu_check(budget_s=0.5, out=tmp_path, scale="tiny", compile=False)
+    assert "train" in res and not any(k in res for k in ("translate", "equivalence", "profile"))
