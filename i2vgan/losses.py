@@ -126,10 +126,11 @@ class PerceptualLoss(nn.Module):
             global _RANDOM_VGG_WARNED
             if not _RANDOM_VGG_WARNED:
                 _RANDOM_VGG_WARNED = True
-                warnings.warn(f"PerceptualLoss is using RANDOM VGG-19 weights ({self.weights_used}) because the ImageNet weights "
-                              f"are not in {imagenet_vgg19_cache_path()} (weights={weights!r}). The loss works as a fixed random "
-                              "feature extractor, but its values are NOT comparable to ImageNet-VGG numbers. Use weights='imagenet' "
-                              "(downloads) or a path to a VGG-19 state dict.", RandomVGGWarning, stacklevel=2)
+                why = ("as asked (weights='random')" if weights == "random" else
+                       f"because the ImageNet weights are not in {imagenet_vgg19_cache_path()} (weights={weights!r})")
+                warnings.warn(f"PerceptualLoss is using RANDOM VGG-19 weights ({self.weights_used}), {why}. The loss works "
+                              "as a fixed random feature extractor, but its values are NOT comparable to ImageNet-VGG numbers. "
+                              "Use weights='imagenet' (downloads) or a path to a VGG-19 state dict.", RandomVGGWarning, stacklevel=2)
         else:
             self.vgg = _vgg19_features(n)
             sd = {k.removeprefix("features."): v for k, v in sd.items() if not k.startswith("classifier.")}

@@ -163,3 +163,18 @@ def test_gpu_check_stops_starting_parts_when_the_budget_is_spent(tmp_path, monke
         "step": "fast" if fast else "reference", "steps/s": 1.0, "s/step": 1.0, "peak GB": None})
     res = fast.gpu_check(budget_s=0.5, out=tmp_path, scale="tiny", compile=False)
     assert "train" in res and not any(k in res for k in ("translate", "equivalence", "profile"))
+
+
+@pytest.mark.parametrize("preset", ["cycle-gan", "i2vgan", "i2vgan-official"])
+def test_cuda_settings_run_on_the_cpu(tmp_path, preset):
+    "bf16 autocast, channels_last and fused Adam (FastTrainer's CUDA defaults) on the CPU: same losses to bf16 precision."
+    cfg = tiny_config(preset)
+    kw = dict(progress=False, device="cpu", ckpt_every=0, sample_every=0, log_every=1)
+    plain = FastTrainer(I2VGAN(cfg), _data(cfg), tmp_path / "plain", **kw).fit(2)
+    cuda_like = FastTrainer(I2VGAN(cfg), _data(cfg), tmp_path / "cuda-like", amp=True, channels_last=True,
+                            fused_adam=True, **kw)
+    rows = cuda_like.fit(2)
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in cuda_like.model.G_Y.parameters() if p.dim() == 4)
+    for a, b in zip(plain, rows):
+        for k in ("G", "D"): assert b[k] == pytest.approx(a[k], rel=0.05), (k, a[k], b[k])
+    assert all(torch.isfinite(p).all() for p in cuda_like.model.parameters())
