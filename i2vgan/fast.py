@@ -21,7 +21,7 @@ __all__ = ['tiny_config', 'random_batch', 'FastStep', 'fast_generator_step', 'fa
            'check_equivalence', 'FastTrainer', 'fast_train_step', 'fast_save', 'DistributedTrainer', 'make_trainer',
            'rank0_first', 'train_from_args', 'main_ddp', 'fast_translate', 'device_name', 'bench_training',
            'format_table', 'bench_translate', 'translate_summary', 'bench', 'equivalence_check', 'profile_step',
-           'gpu_check']
+           'profile_translate', 'gpu_check']
 
 # %% ../nbs/08_fast.ipynb #534d9392
 def tiny_config(preset="i2vgan", **kw):
@@ -608,22 +608,28 @@ if __name__ == "__main__" and "__file__" in globals(): main_ddp()   # python -m 
 
 # %% ../nbs/08_fast.ipynb #d8958eef
 @torch.no_grad()
+def _padded(fn, xb:torch.Tensor, n:int, fmt) -> torch.Tensor:
+    "fn on a batch padded to n frames (repeating the last; instance norm keeps frames independent), unpadded."
+    k = len(xb)
+    if k == n: return fn(xb)
+    return fn(torch.cat([xb, xb[-1:].expand(n - k, *xb.shape[1:])]).contiguous(memory_format=fmt))[:k]
+
 def _translate_tensor(G:nn.Module, P:nn.Module|None, x:torch.Tensor, batch_size:int, device, amp:bool,
-                      channels_last:bool) -> torch.Tensor:
+                      channels_last:bool, same_shape:bool=False) -> torch.Tensor:
     "G on every frame of x (T×C×H×W, any device), optionally fused with P; float32 T×C×H×W on `device`."
     fmt = torch.channels_last if channels_last else torch.contiguous_format
+    run = (lambda f, b: _padded(f, b, batch_size, fmt)) if same_shape else (lambda f, b: f(b))   # compiled: one shape
     out = []
     with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=amp):
         for i in range(0, len(x), batch_size):
             xb = x[i:i + batch_size]
             xb = (_to_device(xb, device) if xb.device.type == "cpu" else xb.to(device)).contiguous(memory_format=fmt)
-            out.append(G(xb).float())
+            out.append(run(G, xb).float())
         fakes = torch.cat(out)
         T = len(fakes)
         if P is not None and T > 2:
-            preds = torch.cat([P(torch.cat([fakes[i:min(i + batch_size, T - 2)],
-                                            fakes[i + 1:min(i + batch_size, T - 2) + 1]], 1)).float()
-                               for i in range(0, T - 2, batch_size)])
+            pairs = lambda i: torch.cat([fakes[i:min(i + batch_size, T - 2)], fakes[i + 1:min(i + batch_size, T - 2) + 1]], 1)
+            preds = torch.cat([run(P, pairs(i).contiguous(memory_format=fmt)).float() for i in range(0, T - 2, batch_size)])
             fakes = torch.cat([fakes[:2], (preds + fakes[2:]) / 2])
     return fakes
 
@@ -634,6 +640,7 @@ def fast_translate(model:I2VGAN, frames, # infrared clip: uint8 T×H×W×C, T×C
                    direction:str="X", # "X": infrared → visible; "Y": visible → infrared
                    amp:bool|None=None, # bf16 autocast (default: on CUDA)
                    channels_last:bool|None=None, # channels_last weights and frames (default: on CUDA)
+                   compile:bool=False, # torch.compile the generator (and predictor) for this batch size; pays off on long clips
                   ) -> np.ndarray: # uint8 T×H×W×C
     "`I2VGAN.translate` for speed: batched, bf16 and channels_last on CUDA; identical to `translate` on the CPU."
     from i2vgan.data import to_uint8
@@ -648,10 +655,19 @@ def fast_translate(model:I2VGAN, frames, # infrared clip: uint8 T×H×W×C, T×C
     if channels_last:
         n["G"].to(memory_format=torch.channels_last)
         if P is not None: P.to(memory_format=torch.channels_last)
+    G = n["G"]
+    if compile: G, P = _compiled(G), (_compiled(P) if P is not None else None)
     was = model.training; model.eval()
-    try: fakes = _translate_tensor(n["G"], P, x, batch_size, dev, amp, channels_last)
+    try: fakes = _translate_tensor(G, P, x, batch_size, dev, amp, channels_last, same_shape=compile)
     finally: model.train(was)
     return to_uint8(fakes.cpu())
+
+def _compiled(net:nn.Module) -> nn.Module:
+    "The network compiled for fixed shapes, built once per network (later calls reuse its compiled code)."
+    if getattr(net, "_i2vgan_compiled", None) is None:
+        _raise_recompile_limits()
+        object.__setattr__(net, "_i2vgan_compiled", torch.compile(net, dynamic=False))   # not a submodule
+    return net._i2vgan_compiled
 
 # %% ../nbs/08_fast.ipynb #67967f55
 def device_name(device=None) -> str:
@@ -740,6 +756,7 @@ def bench_translate(batch_sizes=(1, 8, 32, 64, 128), # frames per call
                     channels_last:bool|None=None, # (default: on CUDA)
                     baseline:bool=True, # also time float32, one frame per call, no channels_last (the official way)
                     reps:int|None=None, # timed passes over the clip (default: 2 on CUDA, 1 on the CPU)
+                    compile_batch:int|None=None, # also time G under torch.compile at this batch size (compiling excluded)
                     **overrides) -> list: # config fields to change; one dict per configuration
     "Frames per second of G_Y alone and fused with P_Y, per batch size, on a clip already on the device."
     dev = torch.device(device) if device is not None else default_device()
@@ -754,17 +771,21 @@ def bench_translate(batch_sizes=(1, 8, 32, 64, 128), # frames per call
     model = I2VGAN(cfg).to(dev).eval()
     x = (torch.rand(frames, cfg.ir_channels, cfg.size, cfg.size, generator=torch.Generator().manual_seed(0)) * 2 - 1).to(dev)
     runs = ([dict(amp=False, cl=False, fuse=False, bs=1, label="float32, 1 frame per call")] if baseline else [])
-    runs += [dict(amp=amp, cl=channels_last, fuse=f, bs=b, label=("bf16" if amp else "float32") +
-                  (", channels_last" if channels_last else "")) for f in fuse for b in batch_sizes]
+    mode = ("bf16" if amp else "float32") + (", channels_last" if channels_last else "")
+    runs += [dict(amp=amp, cl=channels_last, fuse=f, bs=b, label=mode) for f in fuse for b in batch_sizes]
+    if compile_batch: runs.append(dict(amp=amp, cl=channels_last, fuse=False, bs=compile_batch, compile=True,
+                                       label=mode + ", compiled"))
     rows = []
     for r in runs:
-        G, P = model.G_Y, (model.P_Y.model if r["fuse"] else None)
         fmt = torch.channels_last if r["cl"] else torch.contiguous_format
-        G.to(memory_format=fmt); model.P_Y.to(memory_format=fmt)
+        model.G_Y.to(memory_format=fmt); model.P_Y.to(memory_format=fmt)
+        G, P = model.G_Y, (model.P_Y.model if r["fuse"] else None)
+        if r.get("compile"): G = _compiled(G)
+        run = lambda clip: _translate_tensor(G, P, clip, r["bs"], dev, r["amp"], r["cl"], same_shape=r.get("compile", False))
         n_warm = min(frames, max(2 * r["bs"], 4))
-        _translate_tensor(G, P, x[:n_warm], r["bs"], dev, r["amp"], r["cl"]); _sync(dev)
+        run(x[:n_warm]); _sync(dev)                             # cuDNN's autotuning (and compiling) happen here
         t0 = time.perf_counter()
-        for _ in range(reps): _translate_tensor(G, P, x, r["bs"], dev, r["amp"], r["cl"])
+        for _ in range(reps): run(x)
         _sync(dev)
         rows.append({"mode": r["label"], "predictor fusion": "yes" if r["fuse"] else "no", "batch": r["bs"],
                      "frames/s": reps * frames / (time.perf_counter() - t0), "size": cfg.size})
@@ -843,17 +864,33 @@ def _event_time(e, cuda:bool) -> float:
     if not cuda: return e.self_cpu_time_total
     return getattr(e, "self_device_time_total", None) or getattr(e, "self_cuda_time_total", 0)
 
+def _profile(fn, steps:int, dev, top:int) -> dict:
+    "Run fn() `steps` times under torch.profiler: wall and busy time per call, and the top kernels / operators."
+    from torch.profiler import profile, ProfilerActivity
+    from torch.autograd import DeviceType
+    cuda = dev.type == "cuda"
+    _sync(dev)
+    with profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])) as prof:
+        t0 = time.perf_counter()
+        for _ in range(steps): fn()
+        _sync(dev); wall = time.perf_counter() - t0
+    rows = [e for e in prof.key_averages() if e.device_type == (DeviceType.CUDA if cuda else DeviceType.CPU)]
+    busy = sum(_event_time(e, cuda) for e in rows) / 1e6
+    rows.sort(key=lambda e: _event_time(e, cuda), reverse=True)
+    name = "kernel" if cuda else "operator"
+    return {"device": device_name(dev), "wall s/step": wall / steps, "busy s/step": busy / steps,
+            "busy fraction": busy / wall,
+            "top": [{name: e.key[:80], "ms/step": _event_time(e, cuda) / 1e3 / steps,
+                     "share": _event_time(e, cuda) / 1e6 / busy, "calls/step": e.count / steps} for e in rows[:top]]}
+
 def profile_step(scale:str|None=None, # "paper" (default on CUDA) or "tiny" (default on the CPU)
                  steps:int=5, # profiled steps, after 3 warm-up steps
                  top:int=12, # rows to return
                  device=None, # default: CUDA when present
                  **overrides) -> dict: # config fields to change
     "Where the fast step's time goes: its top CUDA kernels (or CPU operators) and how busy the device is."
-    from torch.profiler import profile, ProfilerActivity
-    from torch.autograd import DeviceType
     dev = torch.device(device) if device is not None else default_device()
-    cuda = dev.type == "cuda"
-    scale = scale or ("paper" if cuda else "tiny")
+    scale = scale or ("paper" if dev.type == "cuda" else "tiny")
     cfg = I2VGANConfig.preset("i2vgan", scale, **{"vgg_weights": "random", **_sized(scale, overrides)})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -863,38 +900,49 @@ def profile_step(scale:str|None=None, # "paper" (default on CUDA) or "tiny" (def
         trainer = FastTrainer(model, data, tmp, device=dev, progress=False)
         batches = [trainer.batch_at(i) for i in range(2)]
         for i in range(3): trainer.train_step(batches[i % 2])
-        _sync(dev)
-        with profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])) as prof:
-            t0 = time.perf_counter()
-            for i in range(steps): trainer.train_step(batches[i % 2])
-            _sync(dev); wall = time.perf_counter() - t0
-    rows = [e for e in prof.key_averages() if e.device_type == (DeviceType.CUDA if cuda else DeviceType.CPU)]
-    busy = sum(_event_time(e, cuda) for e in rows) / 1e6
-    rows.sort(key=lambda e: _event_time(e, cuda), reverse=True)
-    name = "kernel" if cuda else "operator"
-    return {"device": device_name(dev), "scale": scale, "wall s/step": wall / steps, "busy s/step": busy / steps,
-            "busy fraction": busy / wall,
-            "top": [{name: e.key[:80], "ms/step": _event_time(e, cuda) / 1e3 / steps,
-                     "share": _event_time(e, cuda) / 1e6 / busy, "calls/step": e.count / steps} for e in rows[:top]]}
+        res = _profile(lambda: trainer.train_step(batches[trainer.step % 2]), steps, dev, top)
+    return {**res, "scale": scale}
+
+def profile_translate(batch_size:int=64, # frames per call
+                      scale:str|None=None, # "paper" (default on CUDA) or "tiny"
+                      calls:int=5, # profiled calls, after one warm-up call
+                      top:int=12, device=None, **overrides) -> dict:
+    "Where translation's time goes: G_Y on `batch_size` frames, as `fast_translate` runs it (bf16, channels_last on CUDA)."
+    dev = torch.device(device) if device is not None else default_device()
+    cuda = dev.type == "cuda"
+    scale = scale or ("paper" if cuda else "tiny")
+    cfg = I2VGANConfig.preset("i2vgan", scale, **{**_sized(scale, overrides), "use_perceptual": False})
+    model = I2VGAN(cfg).to(dev).eval()
+    fmt = torch.channels_last if cuda else torch.contiguous_format
+    model.G_Y.to(memory_format=fmt)
+    x = (torch.rand(batch_size, cfg.ir_channels, cfg.size, cfg.size) * 2 - 1).to(dev).contiguous(memory_format=fmt)
+    run = lambda: _translate_tensor(model.G_Y, None, x, batch_size, dev, cuda, cuda)
+    run()
+    res = _profile(run, calls, dev, top)
+    return {**res, "scale": scale, "batch": batch_size, "frames/s": batch_size / res["wall s/step"]}
 
 def _train_table(scale:str, steps:int) -> list:
     rows = [bench_training(scale, max(5, steps // 2), fast=False), bench_training(scale, steps, fast=True)]
     print(format_table(rows, ["step", "steps/s", "s/step", "peak GB"]), flush=True)
     return rows
 
-def _translate_table(scale:str) -> list:
-    rows = bench_translate(scale=scale)
+def _translate_table(scale:str, compile:bool) -> list:
+    rows = bench_translate(scale=scale, compile_batch=64 if compile else None)
     print(format_table(rows, ["mode", "predictor fusion", "batch", "frames/s"]), flush=True)
     print(translate_summary(rows), flush=True)
     return rows
 
-def _profile_table(scale:str) -> dict:
-    p = profile_step(scale)
+def _print_profile(p:dict, what:str):
     idle = "the GPU waits for Python and kernel launches" if "CPU" not in p["device"] else "Python between operators"
-    print(f"wall {p['wall s/step'] * 1e3:.1f} ms/step under the profiler; device busy {p['busy s/step'] * 1e3:.1f} "
-          f"ms/step ({p['busy fraction']:.0%}; the rest: {idle})")
+    print(f"{what}: wall {p['wall s/step'] * 1e3:.1f} ms per call under the profiler; device busy "
+          f"{p['busy s/step'] * 1e3:.1f} ms ({p['busy fraction']:.0%}; the rest: {idle})")
     print(format_table(p["top"], [next(iter(p["top"][0])), "ms/step", "share", "calls/step"]), flush=True)
-    return p
+
+def _profile_table(scale:str) -> dict:
+    res = {"train": profile_step(scale), "translate": profile_translate(scale=scale)}
+    _print_profile(res["train"], "fast training step")
+    _print_profile(res["translate"], f"translation, {res['translate']['batch']} frames per call")
+    return res
 
 def _summary(res:dict) -> dict:
     "Targets met or not, from whatever parts of `gpu_check` succeeded."
@@ -936,13 +984,13 @@ def gpu_check(budget_s:float=450, # stop starting new parts after this many seco
         print(f"  ({time.perf_counter() - t0:.0f} s)", flush=True); save()
     print(f"device: {res['device']}", flush=True)
     part("train", f"1. training, preset i2vgan, scale {scale}, batch 1:", lambda: _train_table(scale, steps))
-    part("translate", f"2. translation (G_Y), scale {scale}:", lambda: _translate_table(scale))
+    part("translate", f"2. translation (G_Y), scale {scale}:", lambda: _translate_table(scale, compile))
     part("equivalence", "3. fast step = reference step on this device (float32, TF32 off, tolerance 1e-3):",
          equivalence_check)
     if isinstance(res.get("equivalence"), dict) and "error" not in res["equivalence"]:
         res["equivalence ok"] = max(res["equivalence"].values()) < 1e-3
         print(f"  -> {'OK' if res['equivalence ok'] else 'FAILED'}", flush=True)
-    part("profile", "4. where the fast step's time goes (torch.profiler, 5 steps):", lambda: _profile_table(scale))
+    part("profile", "4. where the time goes (torch.profiler, 5 calls each):", lambda: _profile_table(scale))
     if compile and left() > 90 and isinstance(res.get("train"), list):
         def compiled():
             r = _bench_child(dict(scale=scale, steps=steps, fast=True, compile=True, warmup=3), left())
