@@ -454,7 +454,7 @@ class FastTrainer(Trainer):
                 yield {k: v.to(self.device, non_blocking=True) for k, v in b.items()}
 
     def loss_values(self, terms:dict) -> dict:
-        "All loss terms in one transfer (the step's one host–device sync), averaged over processes."
+        "All loss terms in one transfer (a log step's one host–device sync), averaged over processes."
         return dict(zip(terms, self._reduce(torch.stack([v.float() for v in terms.values()])).tolist()))
 
     def _sync_grads(self, *optimizers): pass          # DistributedTrainer averages gradients here
