@@ -259,7 +259,7 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--size", type=int, default=None, help="frame size (default: 256 for metrics, the scale's otherwise)")
     b.add_argument("--scale", default=None, choices=sorted(SCALES), help="train/translate: paper (default on CUDA) or tiny (default on the CPU)")
     b.add_argument("--steps", type=int, default=None, help="train: timed steps (default: 20 on CUDA, 3 on the CPU)")
-    b.add_argument("--compile", action="store_true", help="train: also time the fast step under torch.compile")
+    b.add_argument("--compile", action="store_true", help="train/translate: also time the fast step, and the generator at the largest batch size, under torch.compile")
     b.add_argument("--batch-sizes", default="1,8,32,64,128", help="translate: comma-separated frames per call")
     b.add_argument("--out", default=None, help="all (CUDA): also write gpu_check.json to this folder")
     b.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")

@@ -808,7 +808,7 @@ def translate_summary(rows:list) -> str:
 
 def bench(what:str="all", # "train", "translate" or "all"
           scale:str|None=None, steps:int|None=None,
-          compile:bool=False, # also time the fast step compiled
+          compile:bool=False, # also time the fast step, and G at the largest batch size, compiled
           batch_sizes=(1, 8, 32, 64, 128), device=None, print_fn=print,
           **overrides) -> dict: # config fields to change (e.g. size=128)
     "Print the device and the training / translation tables; return their rows."
@@ -822,7 +822,8 @@ def bench(what:str="all", # "train", "translate" or "all"
         print_fn(format_table(rows, ["step", "steps/s", "s/step", "peak GB"]))
         out["train"] = rows
     if what in ("translate", "all"):
-        rows = bench_translate(batch_sizes, device=device, scale=scale, **overrides)
+        rows = bench_translate(batch_sizes, device=device, scale=scale, compile_batch=max(batch_sizes) if compile else None,
+                               **overrides)
         print_fn(f"\ntranslation (G_Y, {rows[0]['size']}×{rows[0]['size']}):")
         print_fn(format_table(rows, ["mode", "predictor fusion", "batch", "frames/s"]))
         print_fn(translate_summary(rows))
