@@ -21,7 +21,7 @@ __all__ = ['tiny_config', 'random_batch', 'FastStep', 'fast_generator_step', 'fa
            'check_equivalence', 'FastTrainer', 'fast_train_step', 'fast_save', 'DistributedTrainer', 'make_trainer',
            'rank0_first', 'train_from_args', 'main_ddp', 'fast_translate', 'device_name', 'bench_training',
            'format_table', 'bench_translate', 'translate_summary', 'bench', 'equivalence_check', 'profile_step',
-           'profile_translate', 'gpu_check']
+           'sync_check', 'profile_translate', 'gpu_check']
 
 # %% ../nbs/08_fast.ipynb #534d9392
 def tiny_config(preset="i2vgan", **kw):
@@ -884,14 +884,9 @@ def _profile(fn, steps:int, dev, top:int) -> dict:
             "top": [{name: e.key[:80], "ms/step": _event_time(e, cuda) / 1e3 / steps,
                      "share": _event_time(e, cuda) / 1e6 / busy, "calls/step": e.count / steps} for e in rows[:top]]}
 
-def profile_step(scale:str|None=None, # "paper" (default on CUDA) or "tiny" (default on the CPU)
-                 steps:int=5, # profiled steps, after 3 warm-up steps
-                 top:int=12, # rows to return
-                 device=None, # default: CUDA when present
-                 **overrides) -> dict: # config fields to change
-    "Where the fast step's time goes: its top CUDA kernels (or CPU operators) and how busy the device is."
-    dev = torch.device(device) if device is not None else default_device()
-    scale = scale or ("paper" if dev.type == "cuda" else "tiny")
+@contextlib.contextmanager
+def _random_fast_trainer(scale:str, dev, **overrides):
+    "A `FastTrainer` of preset i2vgan at `scale` (random VGG) and two random batches on `dev`, warmed up."
     cfg = I2VGANConfig.preset("i2vgan", scale, **{"vgg_weights": "random", **_sized(scale, overrides)})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -900,9 +895,36 @@ def profile_step(scale:str|None=None, # "paper" (default on CUDA) or "tiny" (def
     with tempfile.TemporaryDirectory() as tmp:
         trainer = FastTrainer(model, data, tmp, device=dev, progress=False)
         batches = [trainer.batch_at(i) for i in range(2)]
-        for i in range(3): trainer.train_step(batches[i % 2])
+        for i in range(3): trainer.train_step(batches[i % 2])     # cuDNN's autotuning, Adam's state
+        _sync(dev)
+        yield trainer, batches
+
+def profile_step(scale:str|None=None, # "paper" (default on CUDA) or "tiny" (default on the CPU)
+                 steps:int=5, # profiled steps, after 3 warm-up steps
+                 top:int=12, # rows to return
+                 device=None, # default: CUDA when present
+                 **overrides) -> dict: # config fields to change
+    "Where the fast step's time goes: its top CUDA kernels (or CPU operators) and how busy the device is."
+    dev = torch.device(device) if device is not None else default_device()
+    scale = scale or ("paper" if dev.type == "cuda" else "tiny")
+    with _random_fast_trainer(scale, dev, **overrides) as (trainer, batches):
         res = _profile(lambda: trainer.train_step(batches[trainer.step % 2]), steps, dev, top)
     return {**res, "scale": scale}
+
+def sync_check(scale:str="paper", # the configuration to check
+               steps:int=3, # checked steps, after 3 warm-up steps
+               device=None, # a CUDA device (default: the current one)
+               **overrides) -> dict:
+    "Prove the fast step never waits for the GPU: run it with CUDA's sync debug mode set to 'error'."
+    dev = torch.device(device) if device is not None else default_device()
+    if dev.type != "cuda": return {"skipped": "needs a CUDA device (the CPU has nothing to wait for)"}
+    with _random_fast_trainer(scale, dev, **overrides) as (trainer, batches):
+        torch.cuda.set_sync_debug_mode("error")             # any op that synchronises with the GPU now raises
+        try:
+            for i in range(steps): trainer.train_step(batches[i % 2])
+            return {"syncs in the step": 0, "steps": steps}
+        except RuntimeError as e: return {"syncs in the step": "≥ 1", "first": str(e)[:400]}
+        finally: torch.cuda.set_sync_debug_mode(0)
 
 def profile_translate(batch_size:int=64, # frames per call
                       scale:str|None=None, # "paper" (default on CUDA) or "tiny"
@@ -933,6 +955,11 @@ def _translate_table(scale:str, compile:bool) -> list:
     print(translate_summary(rows), flush=True)
     return rows
 
+def _sync_line(scale:str) -> dict:
+    r = sync_check(scale)
+    print("  " + ", ".join(f"{k}: {v}" for k, v in r.items()), flush=True)
+    return r
+
 def _print_profile(p:dict, what:str):
     idle = "the GPU waits for Python and kernel launches" if "CPU" not in p["device"] else "Python between operators"
     print(f"{what}: wall {p['wall s/step'] * 1e3:.1f} ms per call under the profiler; device busy "
@@ -954,6 +981,8 @@ def _summary(res:dict) -> dict:
         out.update({"fast steps/s": f["steps/s"], "fast peak GB": f["peak GB"],
                     "speed-up over the reference step": f["steps/s"] / train[0]["steps/s"]})
         if f["peak GB"] is not None: out["target ≥ 7 steps/s at ≤ 10 GB"] = f["steps/s"] >= 7 and f["peak GB"] <= 10
+    if isinstance(res.get("sync"), dict) and "syncs in the step" in res["sync"]:
+        out["no host–device sync in the step"] = res["sync"]["syncs in the step"] == 0
     tr = res.get("translate")
     if isinstance(tr, list):
         best = max((r for r in tr if r["predictor fusion"] == "no"), key=lambda r: r["frames/s"])
@@ -991,13 +1020,14 @@ def gpu_check(budget_s:float=450, # stop starting new parts after this many seco
     if isinstance(res.get("equivalence"), dict) and "error" not in res["equivalence"]:
         res["equivalence ok"] = max(res["equivalence"].values()) < 1e-3
         print(f"  -> {'OK' if res['equivalence ok'] else 'FAILED'}", flush=True)
-    part("profile", "4. where the time goes (torch.profiler, 5 calls each):", lambda: _profile_table(scale))
+    part("sync", "4. host–device syncs inside the fast step (CUDA sync debug mode 'error'):", lambda: _sync_line(scale))
+    part("profile", "5. where the time goes (torch.profiler, 5 calls each):", lambda: _profile_table(scale))
     if compile and left() > 90 and isinstance(res.get("train"), list):
         def compiled():
             r = _bench_child(dict(scale=scale, steps=steps, fast=True, compile=True, warmup=3), left())
             print(format_table(res["train"] + [r], ["step", "steps/s", "s/step", "peak GB", "error"]), flush=True)
             return r
-        part("compile", f"5. training, fast + torch.compile (child process, at most {left():.0f} s):", compiled)
+        part("compile", f"6. training, fast + torch.compile (child process, at most {left():.0f} s):", compiled)
     res["summary"] = {**_summary(res), "seconds": round(time.perf_counter() - t0, 1)}
     print("\nsummary:", json.dumps(res["summary"], indent=1), flush=True); save()
     return res

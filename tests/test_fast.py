@@ -160,6 +160,7 @@ def test_gpu_check_records_a_failing_part_and_runs_the_rest(tmp_path, monkeypatc
             "top": [{"kernel": "conv", "ms/step": 50.0, "share": 0.5, "calls/step": 2}]}
     monkeypatch.setattr(fast, "profile_step", lambda scale: prof)
     monkeypatch.setattr(fast, "profile_translate", lambda scale: prof)
+    monkeypatch.setattr(fast, "sync_check", lambda scale: {"syncs in the step": 0, "steps": 3})
     monkeypatch.setattr(fast, "bench_training", lambda scale, steps, fast=True, **k: {
         "step": "fast" if fast else "reference", "steps/s": 8.0 if fast else 2.0, "s/step": 0.1, "peak GB": 9.0})
     res = fast.gpu_check(budget_s=60, out=tmp_path, scale="tiny", compile=False)
@@ -167,10 +168,11 @@ def test_gpu_check_records_a_failing_part_and_runs_the_rest(tmp_path, monkeypatc
     assert [r["step"] for r in res["train"]] == ["reference", "fast"] and res["equivalence ok"] is True
     assert res["summary"]["target ≥ 7 steps/s at ≤ 10 GB"] is True and res["summary"]["speed-up over the reference step"] == 4
     assert "target ≥ 1500 frames/s" not in res["summary"]                  # not measured, so not claimed
+    assert res["summary"]["no host–device sync in the step"] is True
     saved = json.loads((tmp_path / "gpu_check.json").read_text())
     assert saved["summary"] == json.loads(json.dumps(res["summary"]))
     out = capsys.readouterr().out
-    assert "FAILED: RuntimeError" in out and "4. where the time goes" in out
+    assert "FAILED: RuntimeError" in out and "5. where the time goes" in out
 
 
 def test_gpu_check_stops_starting_parts_when_the_budget_is_spent(tmp_path, monkeypatch):
@@ -179,6 +181,11 @@ def test_gpu_check_stops_starting_parts_when_the_budget_is_spent(tmp_path, monke
         "step": "fast" if fast else "reference", "steps/s": 1.0, "s/step": 1.0, "peak GB": None})
     res = fast.gpu_check(budget_s=0.5, out=tmp_path, scale="tiny", compile=False)
     assert "train" in res and not any(k in res for k in ("translate", "equivalence", "profile"))
+
+
+def test_sync_check_needs_cuda():
+    from i2vgan.fast import sync_check
+    assert "skipped" in sync_check(device="cpu")
 
 
 @pytest.mark.parametrize("preset", ["cycle-gan", "i2vgan", "i2vgan-official"])
