@@ -162,14 +162,14 @@ class Trainer:
 # %% ../nbs/04_train.ipynb #41c8be88
 def _check_finite(terms:dict, step:int, last_ckpt):
     "Raise, naming the term and step, if a loss is NaN/Inf; `last_ckpt` is called only then (it reads files)."
-    bad = {k: float(v) for k, v in terms.items() if not math.isfinite(float(v))}
+    bad = {k: float(v.detach()) for k, v in terms.items() if not math.isfinite(float(v.detach()))}
     if bad:
         k, v = next(iter(bad.items()))
         raise FloatingPointError(f"step {step}: loss term {k} = {v}; stopped before updating the weights. "
                                  f"Last good checkpoint: {last_ckpt() or 'none written yet'}")
 
 def train_step(self:Trainer, batch:dict) -> dict:
-    "One generator and one discriminator update; returns the terms (tensors, not yet synced)."
+    "One generator and one discriminator update; returns the terms (detached tensors, not yet synced)."
     m = self.model
     m.D_X.requires_grad_(False); m.D_Y.requires_grad_(False)
     with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
@@ -184,7 +184,7 @@ def train_step(self:Trainer, batch:dict) -> dict:
     d_loss.backward(); self.opt_D_X.step(); self.opt_D_Y.step()
     for s in self.schedulers: s.step()
     self.step += 1
-    return {**terms, **d_terms, "G": g_loss, "D": d_loss}
+    return {k: v.detach() for k, v in {**terms, **d_terms, "G": g_loss, "D": d_loss}.items()}
 
 Trainer.train_step = train_step
 

@@ -94,3 +94,18 @@ def test_sigkill_while_checkpointing_leaves_a_loadable_checkpoint(root, tmp_path
     r = cli("train", "--data", root, "--steps", step + 1, "--out", out, "--resume", "--ckpt-every", 1, *SMALL)
     assert r.returncode == 0, r.stderr
     assert load_checkpoint(sorted((out / "checkpoints").glob("step_*.pt"))[-1])["step"] == step + 1
+
+
+def test_fit_reads_losses_without_warnings(tmp_path):
+    "Logging reads detached losses: no 'requires_grad ... to a scalar' warning at every log step."
+    import warnings
+    from i2vgan.core import I2VGAN
+    from i2vgan.fast import random_batch, tiny_config
+    from i2vgan.train import Trainer
+    cfg = tiny_config("cycle-gan")
+    data = [{k: v[0] for k, v in random_batch(cfg, seed=s).items()} for s in range(2)]
+    t = Trainer(I2VGAN(cfg), data, tmp_path, device="cpu", progress=False, log_every=1, sample_every=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rows = t.fit(2)
+    assert [r["step"] for r in rows] == [1, 2]
