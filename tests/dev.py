@@ -2,6 +2,7 @@
 
     python tests/dev.py readme   # write README.md from nbs/index.ipynb (nbconvert's Markdown exporter)
     python tests/dev.py check    # fail if i2vgan/ or README.md differ from what the notebooks produce
+    python tests/dev.py execute nbs/10_world.ipynb ...   # run notebooks in place to keep their outputs
 
 Quarto (which `nbdev_readme` needs) cannot be installed on these machines, hence nbconvert.
 """
@@ -62,6 +63,29 @@ def check():
     if problems: sys.exit(1)
     print('ok: library and README are in sync with the notebooks')
 
+SKIP = re.compile(r'^\s*#\|\s*(slow|gpu|notest|eval:\s*false)\b', re.M)
+
+def execute(*paths):
+    "Run notebooks top to bottom from nbs/ (as Jupyter and nbdev_test do), skipping cells flagged slow, gpu, notest or"
+    " `eval: false`, and write them back with their outputs; progress bars keep only their last line. Stops at an error."
+    import os, time
+    from execnb.nbio import read_nb, write_nb
+    from execnb.shell import CaptureShell
+    for path in map(Path, paths):
+        nb, shell, t0, cwd = read_nb(path), CaptureShell(), time.monotonic(), os.getcwd()
+        def skip(cell): return cell.cell_type == 'code' and bool(SKIP.search(cell.source))
+        def tidy(cell):
+            for o in cell.get('outputs', []):
+                if o.get('output_type') == 'stream':
+                    o['text'] = '\n'.join(l.rsplit('\r', 1)[-1] for l in ''.join(o['text']).split('\n'))
+        os.chdir(path.resolve().parent)
+        try: shell.run_all(nb, exc_stop=True, preproc=skip, postproc=tidy)
+        finally: os.chdir(cwd)
+        write_nb(nb, path)
+        print(f'{path}: executed in {time.monotonic() - t0:.0f} s')
+    subprocess.run([str(Path(sys.executable).with_name('nbdev_clean'))], cwd=ROOT, check=True)
+
 if __name__ == '__main__':
     cmd = sys.argv[1] if len(sys.argv) > 1 else 'check'
-    {'readme': write_readme, 'check': check}[cmd]()
+    if cmd == 'execute': execute(*sys.argv[2:])
+    else: {'readme': write_readme, 'check': check}[cmd]()
