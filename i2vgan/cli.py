@@ -13,8 +13,8 @@ from .core import I2VGAN, I2VGANConfig, PRESETS, SCALES
 from .train import Trainer, load_checkpoint, read_log, plot_losses
 
 # %% auto #0
-__all__ = ['irvi_lite_root', 'data_root', 'load_trained', 'write_comparison', 'parse_overrides', 'cmd_train', 'cmd_translate',
-           'cmd_evaluate', 'cmd_bench', 'run_demo', 'cmd_demo', 'cmd_reproduce', 'parser', 'main']
+__all__ = ['irvi_lite_root', 'data_root', 'load_trained', 'load_model', 'write_comparison', 'parse_overrides', 'cmd_train',
+           'cmd_translate', 'cmd_evaluate', 'cmd_bench', 'run_demo', 'cmd_demo', 'cmd_reproduce', 'parser', 'main']
 
 # %% ../nbs/09_cli.ipynb #08662308
 def irvi_lite_root(cache=None, # folder for the generated clips (default: ~/.cache/i2vgan/irvi-lite)
@@ -29,7 +29,7 @@ def data_root(data:str, size:int=64) -> Path:
     "`irvi-lite` or a folder in IRVI's layout; a clear error otherwise."
     if data == "irvi-lite": return irvi_lite_root(size=size)
     root = Path(data)
-    if not root.is_dir(): raise FileNotFoundError(f"--data {data}: no such folder (expected 'irvi-lite' or a folder with trainA/ and trainB/)")
+    if not root.is_dir(): raise FileNotFoundError(f"--data {data}: no such folder (expected 'irvi-lite', IRVI's release tree with single/ and triplet/, or a folder with trainA/ and trainB/)")
     return root
 
 def load_trained(checkpoint, # a checkpoint written by `Trainer`
@@ -42,6 +42,15 @@ def load_trained(checkpoint, # a checkpoint written by `Trainer`
     model.config = cfg
     model.load_state_dict(st["model"])
     return model.to(device or default_device()).eval()
+
+def load_model(a) -> I2VGAN:
+    "The model that `--checkpoint` (ours) or `--official` (a released folder) names; exactly one of them."
+    if bool(a.checkpoint) == bool(a.official):
+        raise ValueError("give one of --checkpoint (a checkpoint written by 'i2vgan train') or --official (a folder of the official release)")
+    if a.checkpoint: return load_trained(a.checkpoint, a.device)
+    need = ("G_B", "P_B") if a.fuse_predictor else ("G_B",)
+    model = I2VGAN.load_official(a.official, which=a.which, require=need)
+    return model.to(a.device or default_device()).eval()
 
 # %% ../nbs/09_cli.ipynb #8fbc59e0
 def write_comparison(path, ir, out, gt=None, fps:int=8) -> Path:
@@ -80,7 +89,7 @@ def cmd_translate(a):
     from i2vgan.data import read_frames
     inp = Path(a.input)
     if not inp.exists(): raise FileNotFoundError(f"--input {inp}: no such video or folder")
-    model = load_trained(a.checkpoint, a.device)
+    model = load_model(a)
     ir = np.stack(list(read_frames(inp)))
     out = model.translate(ir, fuse_predictor=a.fuse_predictor, batch_size=a.batch_size)
     gt = np.stack(list(read_frames(a.ground_truth))) if a.ground_truth else None
@@ -92,8 +101,8 @@ def cmd_translate(a):
 
 def cmd_evaluate(a):
     from i2vgan.metrics import evaluate, irvi_clips
-    model = load_trained(a.checkpoint, a.device)
-    clips = irvi_clips(data_root(a.data, model.config.size))
+    model = load_model(a)
+    clips = irvi_clips(data_root(a.data, model.config.size), scene=a.scene)
     table = evaluate(model, clips, fuse_predictor=a.fuse_predictor)
     print(table)
     if a.out: table.save(a.out); print(f"saved {a.out}")
@@ -211,7 +220,8 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="i2vgan", description="I2V-GAN: unpaired infrared-to-visible video translation.")
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train a model")
-    t.add_argument("--data", default="irvi-lite", help="'irvi-lite' (built-in synthetic clips) or a folder with trainA/ trainB/")
+    t.add_argument("--data", default="irvi-lite", help="'irvi-lite' (built-in synthetic clips), IRVI's release tree (single/, triplet/) or a folder with trainA/ trainB/")
+    t.add_argument("--scene", default=None, help="one scene of a release tree, e.g. traffic (default: all scenes)")
     t.add_argument("--preset", default="i2vgan", choices=sorted(PRESETS), help="which losses (default: i2vgan, the paper's)")
     t.add_argument("--scale", default="tiny", choices=sorted(SCALES), help="tiny (CPU, 32 px) or paper (256 px, GPU)")
     t.add_argument("--steps", type=int, default=1000, help="total training steps (half constant lr, half decay)")
@@ -227,20 +237,25 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field, e.g. --set num_patches=128 (repeatable)")
     t.set_defaults(func=cmd_train)
     r = sub.add_parser("translate", help="translate an infrared video or folder of frames")
-    r.add_argument("--checkpoint", required=True, help="a checkpoint written by 'i2vgan train'")
+    r.add_argument("--checkpoint", default=None, help="a checkpoint written by 'i2vgan train'")
+    r.add_argument("--official", default=None, metavar="DIR", help="instead: a folder of the official release (<which>_net_G_B.pth, …)")
+    r.add_argument("--which", default="latest", help="with --official: the checkpoint prefix (default: latest)")
     r.add_argument("--input", required=True, help="infrared video (.mp4/.avi/.mov/.gif) or folder of frames")
     r.add_argument("--output", required=True, help="output video: .mp4 or .gif")
     r.add_argument("--side-by-side", action="store_true", help="write infrared | translation (| ground truth)")
     r.add_argument("--ground-truth", default=None, help="visible video or folder shown as a third column")
-    r.add_argument("--fuse-predictor", action="store_true", help="average with the predictor's guess (training code's test path)")
+    r.add_argument("--fuse-predictor", "--fuse", action="store_true", help="average with the predictor's guess (training code's test path)")
     r.add_argument("--batch-size", type=int, default=16, help="frames per forward call")
     r.add_argument("--fps", type=int, default=8, help="frames per second of the output")
     r.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     r.set_defaults(func=cmd_translate)
     e = sub.add_parser("evaluate", help="score a model on paired test clips (PSNR, SSIM, FID, KID, E_warp, tOF)")
-    e.add_argument("--checkpoint", required=True, help="a checkpoint written by 'i2vgan train'")
-    e.add_argument("--data", default="irvi-lite", help="'irvi-lite' or a folder with testA/ testB/")
-    e.add_argument("--fuse-predictor", action="store_true", help="use the predictor fusion when translating")
+    e.add_argument("--checkpoint", default=None, help="a checkpoint written by 'i2vgan train'")
+    e.add_argument("--official", default=None, metavar="DIR", help="instead: a folder of the official release (<which>_net_G_B.pth, …)")
+    e.add_argument("--which", default="latest", help="with --official: the checkpoint prefix (default: latest)")
+    e.add_argument("--data", default="irvi-lite", help="'irvi-lite', IRVI's release tree (single/<scene>/testA, testB) or a folder with testA/ testB/")
+    e.add_argument("--scene", default=None, help="one scene of a release tree, e.g. traffic (default: all scenes)")
+    e.add_argument("--fuse-predictor", "--fuse", action="store_true", help="use the predictor fusion when translating")
     e.add_argument("--out", default=None, help="also save the table (.csv or .json)")
     e.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     e.set_defaults(func=cmd_evaluate)

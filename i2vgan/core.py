@@ -18,8 +18,9 @@ from .losses import (adversarial_loss, PerceptualLoss, cycle_loss, recurrent_los
                            identity_loss, external_similarity_loss, internal_similarity_loss)
 
 # %% auto #0
-__all__ = ['PAPER_LAYERS', 'PRESETS', 'SCALES', 'OFFICIAL_NAMES', 'I2VGANConfig', 'I2VGAN', 'flow', 'show_flow',
-           'direction_terms', 'generator_step', 'discriminator_step', 'translate', 'load_official']
+__all__ = ['PAPER_LAYERS', 'PRESETS', 'SCALES', 'OFFICIAL_NAMES', 'OFFICIAL_ROLES', 'I2VGANConfig', 'official_schedule', 'I2VGAN',
+           'flow', 'show_flow', 'direction_terms', 'generator_step', 'discriminator_step', 'translate',
+           'official_sizes', 'colour_spread', 'load_official']
 
 # %% ../nbs/03_core.ipynb #a310ad32
 PAPER_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -30,11 +31,13 @@ class I2VGANConfig:
     name: str = "i2vgan"
     # frames
     size: int = 256            # training crop (square)
+    augment: bool = True       # random crop (from size·286/256) and flip; False: resize to size only (the official loader)
     ir_channels: int = 3       # infrared frames as 3 grey channels, as the official code reads them
     vis_channels: int = 3
     # networks
     ngf: int = 64              # generator width
     n_blocks: int = 6          # ResNet blocks (the paper's runs: 6)
+    upsample: str = "antialiased"  # generator up-steps: "antialiased" (official) or "transposed" (CycleGAN's)
     npf: int = 64              # predictor (U-Net) width
     unet_downs: int = 8        # U-Net depth: 7 for 128 px, 8 for 256 px
     ndf: int = 64              # discriminator width
@@ -81,11 +84,14 @@ class I2VGANConfig:
         if scale not in SCALES: raise ValueError(f"scale={scale!r}: expected one of {sorted(SCALES)}")
         kw = {**SCALES[scale], **PRESETS[name], "name": name}
         if name == "i2vgan-official" and scale == "tiny": kw["vgg_layers"] = SCALES["tiny"]["vgg_layers"]
+        if name == "i2vgan-official" and scale == "paper": kw["unet_downs"] = 7    # the README command's unet_128, at 256 px
         bad = set(overrides) - {f.name for f in dataclasses.fields(cls)}
         if bad: raise ValueError(f"unknown config field(s) {sorted(bad)}")
         return cls(**{**kw, **overrides})
 
     def __post_init__(self):
+        if self.upsample not in ("antialiased", "transposed"):
+            raise ValueError(f"upsample={self.upsample!r}: expected 'antialiased' (official) or 'transposed' (CycleGAN's)")
         if (self.use_exs or self.use_ins) and self.ir_channels != self.vis_channels:
             raise ValueError(f"ir_channels={self.ir_channels} and vis_channels={self.vis_channels}: the similarity losses "
                              "encode a frame and its translation with the same generator, so both need the same channels "
@@ -93,9 +99,15 @@ class I2VGANConfig:
 
     def to_dict(self) -> dict: return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
+    def dataset_kwargs(self) -> dict:
+        "`TripletDataset` arguments for training with this config: crop size, and no crop/flip when `augment` is off."
+        return {"size": self.size} if self.augment else {"size": self.size, "load_size": self.size, "flip": False}
+
     @classmethod
     def from_dict(cls, d:dict):
+        "A config from `to_dict`'s output; one saved before `upsample` existed had transposed-conv generators."
         names = {f.name: f for f in dataclasses.fields(cls)}
+        d = {"upsample": "transposed", **d}
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in names})
 
 # %% ../nbs/03_core.ipynb #182220e8
@@ -105,7 +117,7 @@ PRESETS = {
     "recycle-gan": dict(_OFF, use_recurrent=True, use_recycle=True),
     "i2vgan":      dict(),
     "i2vgan-official": dict(perceptual_form="official", use_identity=True, d_sees_predictions=True,
-                            train_mlp=False),
+                            train_mlp=False, augment=False),
 }
 SCALES = {
     "tiny":  dict(size=32, ngf=16, n_blocks=3, npf=16, unet_downs=5, ndf=16, n_layers_d=2,
@@ -116,6 +128,17 @@ SCALES = {
                   n_steps=100_000, n_steps_decay=100_000),
 }
 
+# %% ../nbs/03_core.ipynb #7bd98295
+def official_schedule(n_triplets:int, # items per epoch: max(#infrared, #visible) training triplets
+                      epochs:int=35, # constant-lr epochs (`--niter`)
+                      epochs_decay:int=35, # linear-decay epochs (`--niter_decay`)
+                      batch_size:int=1, # triplets per step
+                     ) -> dict: # {"n_steps": …, "n_steps_decay": …}, config fields
+    "The official code's 35 + 35 epoch schedule as steps for a dataset of `n_triplets` items."
+    if n_triplets < 1: raise ValueError(f"n_triplets={n_triplets}: expected at least one training triplet")
+    per_epoch = -(-n_triplets // batch_size)
+    return {"n_steps": epochs * per_epoch, "n_steps_decay": epochs_decay * per_epoch}
+
 # %% ../nbs/03_core.ipynb #4f2e7acb
 class I2VGAN(nn.Module):
     "I2V-GAN: generators G_X, G_Y, predictors P_X, P_Y, discriminators D_X, D_Y and PatchNCE heads F_X, F_Y."
@@ -125,7 +148,7 @@ class I2VGAN(nn.Module):
         super().__init__()
         self.config = c = config or I2VGANConfig()
         torch.manual_seed(c.seed)
-        gen = lambda i, o: ResnetGenerator(i, o, ngf=c.ngf, n_blocks=c.n_blocks)
+        gen = lambda i, o: ResnetGenerator(i, o, ngf=c.ngf, n_blocks=c.n_blocks, upsample=c.upsample)
         self.G_Y, self.G_X = gen(c.ir_channels, c.vis_channels), gen(c.vis_channels, c.ir_channels)
         self.P_X = UnetPredictor(2, c.ir_channels, ngf=c.npf, num_downs=c.unet_downs)
         self.P_Y = UnetPredictor(2, c.vis_channels, ngf=c.npf, num_downs=c.unet_downs)
@@ -316,34 +339,128 @@ def translate(self:I2VGAN, frames, # infrared clip: uint8 T×H×W×C array, T×C
 I2VGAN.translate = translate
 
 # %% ../nbs/03_core.ipynb #0a7f9c0b
-OFFICIAL_NAMES = {"G_B": "G_Y", "G_A": "G_X", "P_A": "P_X", "P_B": "P_Y", "D_A": "D_X", "D_B": "D_Y"}
+OFFICIAL_NAMES = {"G_B": "G_Y", "G_A": "G_X", "P_A": "P_X", "P_B": "P_Y", "D_A": "D_X", "D_B": "D_Y", "F_A": "F_X", "F_B": "F_Y"}
+OFFICIAL_ROLES = {"G_B": "the infrared → visible generator", "G_A": "the visible → infrared generator",
+                  "P_A": "the infrared predictor", "P_B": "the visible predictor", "D_A": "the infrared discriminator",
+                  "D_B": "the visible discriminator", "F_A": "the PatchNCE MLPs of G_B", "F_B": "the PatchNCE MLPs of G_A"}
 
 def _clean_official(sd:dict) -> dict:
     "Strip DataParallel prefixes and InstanceNorm running stats, as CycleGAN's loader does."
     sd = {k[7:] if k.startswith("module.") else k: v for k, v in sd.items()}
     return {k: v for k, v in sd.items() if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))}
 
+def _read_official(path:Path) -> dict:
+    try: sd = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e: raise ValueError(f"{path}: cannot be read as a PyTorch state dict ({type(e).__name__}); "
+                                            "expected a file written by the official code's save_network") from None
+    if not isinstance(sd, dict) or not all(torch.is_tensor(v) for v in sd.values()):
+        raise ValueError(f"{path}: holds a {type(sd).__name__}, expected a state dict (names → tensors) as the official code saves")
+    return _clean_official(sd)
+
+def _shape(sd, key, path, what):
+    if key not in sd: raise ValueError(f"{path}: has no {key!r}; expected {what}")
+    return tuple(sd[key].shape)
+
+def official_sizes(folder, # a folder of the official release
+                   which:str="latest", # checkpoint prefix
+                  ) -> dict: # config fields read off the files' shapes
+    "Generator, predictor, discriminator and MLP sizes of a released folder, read from its tensors' shapes."
+    folder, kw = Path(folder), {}
+    path = folder / f"{which}_net_G_B.pth"
+    if not path.exists():
+        have = sorted(p.name for p in folder.glob("*_net_*.pth"))[:8]
+        raise FileNotFoundError(f"{path}: missing; expected {OFFICIAL_ROLES['G_B']} saved by the official code"
+                                + (f" (the folder holds {', '.join(have)})" if have else " (the folder holds no *_net_*.pth files)"))
+    g = _read_official(path)
+    w = "a ResNet generator (CUT/CycleGAN layout: first conv model.1)"
+    ngf, ir, k, _ = _shape(g, "model.1.weight", path, w)
+    blocks = {int(key.split(".")[1]) for key in g if ".conv_block." in key}
+    if any(".conv_block.6." in key for key in g):
+        raise ValueError(f"{path}: its residual blocks have dropout (conv_block.6); expected a generator trained with --no_dropout, as the README's command")
+    last = max(int(key.split(".")[1]) for key in g if key.startswith("model.") and key.endswith(".weight"))
+    vis = _shape(g, f"model.{last}.weight", path, w)[0]
+    kw.update(ngf=ngf, n_blocks=len(blocks), ir_channels=ir, vis_channels=vis,
+              upsample="antialiased" if any(key.endswith(".filt") for key in g) else "transposed")
+    for name in ("P_B", "P_A"):
+        p = folder / f"{which}_net_{name}.pth"
+        if p.exists():
+            sd = _read_official(p)
+            kw["npf"] = _shape(sd, "model.model.0.weight", p, "a U-Net predictor (CycleGAN's UnetGenerator layout)")[0]
+            kw["unet_downs"] = 2 + max(sum(1 for i in range(len(s) - 2) if s[i:i + 3] == ["model", "3", "model"])
+                                       for s in (key.split(".") for key in sd))
+            break
+    for name in ("D_B", "D_A"):
+        p = folder / f"{which}_net_{name}.pth"
+        if p.exists():
+            sd = _read_official(p)
+            kw["ndf"] = _shape(sd, "model.0.weight", p, "a PatchGAN discriminator (NLayerDiscriminator layout)")[0]
+            kw["n_layers_d"] = sum(1 for key in sd if key.endswith(".weight") and sd[key].dim() == 4) - 2
+            break
+    for name in ("F_A", "F_B"):
+        p = folder / f"{which}_net_{name}.pth"
+        if p.exists():
+            sd = _read_official(p)
+            kw["mlp_units"] = _shape(sd, "mlp_0.0.weight", p, "PatchNCE MLPs named mlp_0, mlp_1, …")[0]
+            n = len({key.split(".")[0] for key in sd if key.startswith("mlp_")})
+            if n != 5: kw["nce_layers"] = (0, 4, 8, 12, 16)[:n]   # the default's first n layers (their channels are checked on loading)
+            break
+    return kw
+
+def _fit(net:nn.Module, sd:dict, path:Path, what:str):
+    "load_state_dict(strict=True), or one line naming the first key that does not fit."
+    want = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    missing, extra = [k for k in want if k not in sd], [k for k in sd if k not in want]
+    bad = [k for k in want if k in sd and tuple(sd[k].shape) != want[k]]
+    more = lambda xs: f" (and {len(xs) - 1} more)" if len(xs) > 1 else ""
+    if bad: raise ValueError(f"{path}: {bad[0]} has shape {list(sd[bad[0]].shape)}, expected {list(want[bad[0]])}{more(bad)} for {what}")
+    if missing: raise ValueError(f"{path}: lacks {missing[0]}{more(missing)}, expected for {what}")
+    if extra: raise ValueError(f"{path}: has {extra[0]}{more(extra)}, which {what} does not have")
+    net.load_state_dict(sd, strict=True)
+
+@torch.no_grad()
+def colour_spread(G:nn.Module, size:int=64) -> float:
+    "Mean over pixels of the standard deviation across RGB of G's output on a grey test frame (0: grey output)."
+    yy, xx = torch.meshgrid(torch.linspace(-1, 1, size), torch.linspace(-1, 1, size), indexing="ij")
+    grey = (0.6 * xx - 0.3 * yy + 0.5 * torch.exp(-(xx**2 + yy**2) / 0.1)).clamp(-1, 1)
+    x = grey.expand(1, 3, size, size).to(next(G.parameters()).device)
+    was = G.training; G.eval(); y = G(x); G.train(was)
+    return float(y.std(1).mean())
+
+def _describe(c:I2VGANConfig, ours:str) -> str:
+    if ours.startswith("G"): return f"{ours} (ResNet generator: ngf {c.ngf}, {c.n_blocks} blocks, {c.upsample} up-steps)"
+    if ours.startswith("P"): return f"{ours} (U-Net predictor: ngf {c.npf}, depth {c.unet_downs})"
+    if ours.startswith("D"): return f"{ours} (PatchGAN: ndf {c.ndf}, {c.n_layers_d} layers)"
+    return f"{ours} (MLPs of {c.mlp_units} units on layers {list(c.nce_layers)})"
+
 @classmethod
-def load_official(cls, folder, # folder with the official release's `*_net_G_A.pth` … files
+def load_official(cls, folder, # folder with the official release's `<which>_net_G_B.pth` … files
                   which:str="latest", # checkpoint prefix, e.g. "latest" or an epoch number
-                  config:I2VGANConfig|None=None, # must match the release's sizes (default: paper scale)
+                  config:I2VGANConfig|None=None, # default: `i2vgan-official` at paper scale, sizes read off the files
+                  require:tuple=("G_B", "G_A"), # files that must be there (the others load when present)
+                  check_direction:bool=True, # stop if G_A and G_B look swapped (grey G_B output, colour G_A output)
                  ) -> I2VGAN:
     "An I2VGAN with the official release's weights mapped onto our names (G_B → G_Y, …)."
     folder = Path(folder)
-    if not folder.is_dir(): raise FileNotFoundError(f"{folder}: expected a folder holding {which}_net_G_B.pth")
-    model = cls(config or I2VGANConfig.preset("i2vgan", "paper", use_perceptual=False))
+    if not folder.is_dir(): raise FileNotFoundError(f"{folder}: no such folder; expected a folder holding {which}_net_G_B.pth")
+    for theirs in require:
+        path = folder / f"{which}_net_{theirs}.pth"
+        if not path.exists(): raise FileNotFoundError(f"{path}: missing; expected {OFFICIAL_ROLES[theirs]} saved by the official code")
+    if config is None:
+        config = I2VGANConfig.preset("i2vgan-official", "paper", use_perceptual=False, **official_sizes(folder, which))
+    model = cls(config)
     loaded = []
     for theirs, ours in OFFICIAL_NAMES.items():
         path = folder / f"{which}_net_{theirs}.pth"
-        if not path.exists():
-            if theirs in ("G_A", "G_B"): raise FileNotFoundError(f"{path}: the official release's generator is missing")
-            continue
-        sd = _clean_official(torch.load(path, map_location="cpu", weights_only=True))
-        try: getattr(model, ours).load_state_dict(sd, strict=True)
-        except RuntimeError as e: raise ValueError(f"{path} does not fit {ours} of this config "
-                                                   f"(check ngf/n_blocks/unet_downs): {str(e)[:300]}") from None
+        if not path.exists(): continue
+        _fit(getattr(model, ours), _read_official(path), path, f"{theirs} = our {_describe(config, ours)}")
         loaded.append(f"{theirs}→{ours}")
     model.loaded_official = loaded
+    if check_direction and {"G_B→G_Y", "G_A→G_X"} <= set(loaded) and config.ir_channels == config.vis_channels == 3:
+        b, a = colour_spread(model.G_Y), colour_spread(model.G_X)
+        if b < 0.02 and a > 4 * b:
+            raise ValueError(f"{folder / f'{which}_net_G_B.pth'} answers a grey frame in grey (colour spread {b:.3f}) and "
+                             f"{which}_net_G_A.pth in colour ({a:.3f}): G_A and G_B look swapped; expected G_B = infrared → visible "
+                             "(colour out), G_A = visible → infrared (grey out)")
     return model
 
 I2VGAN.load_official = load_official

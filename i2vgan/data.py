@@ -6,8 +6,8 @@
 __all__ = ['SCENES', 'IMAGE_EXTS', 'VIDEO_EXTS', 'one_thread', 'to_tensor', 'to_uint8', 'show_frames', 'synthetic_clip',
            'natural_key', 'FrameSequence', 'FrameView', 'ArrayFrames', 'ImageFolder', 'split_strip', 'StripFolder',
            'VideoFile', 'read_frames', 'as_frames', 'write_strips', 'write_frames', 'write_video', 'side_by_side',
-           'as_clips', 'TripletDataset', 'irvi_dataset', 'make_irvi_lite', 'show_triplet', 'triplet_panel',
-           'TripletViewer', 'render_irvi_lite_gif']
+           'as_clips', 'TripletDataset', 'irvi_folders', 'irvi_dataset', 'make_irvi_lite', 'show_triplet',
+           'triplet_panel', 'TripletViewer', 'render_irvi_lite_gif']
 
 # %% ../nbs/00_data.ipynb #9d75a122
 import os, re, io, json, shutil, uuid, functools, contextlib
@@ -347,13 +347,30 @@ class VideoFile(FrameSequence):
 def _images_in(folder):
     return sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS), key=lambda p: natural_key(p.name))
 
-def _looks_like_strip(f):
-    with Image.open(f) as im: w, h = im.size
-    return w == 3 * h
+def _strip_layout(files, folder) -> bool:
+    "True if the images of `folder` are triplet strips (W = 3H), False if frames; mixed or ambiguous sizes raise."
+    pick = list(files) if len(files) <= 8 else [files[i] for i in np.linspace(0, len(files) - 1, 8).round().astype(int)]
+    sizes = []
+    for f in list(pick):
+        try:
+            with Image.open(f) as im: sizes.append(im.size)
+        except Exception: pick.remove(f)             # unreadable: reading that frame will say so
+    if not sizes: return False
+    strip = [w == 3 * h for w, h in sizes]
+    if all(strip): return True
+    if any(strip):
+        (s, (sw, sh)), (o, (ow, oh)) = [next((f, wh) for f, wh, st in zip(pick, sizes, strip) if st == want) for want in (True, False)]
+        raise ValueError(f"{folder}: mixes triplet strips ({s.name} is {sw}×{sh}, W = 3H) and other images ({o.name} is {ow}×{oh}); "
+                         "expected one kind per folder (or pass layout='strips' / layout='frames')")
+    for f, (w, h) in zip(pick, sizes):
+        if w % 3 == 0 and w >= 2 * h:
+            raise ValueError(f"{folder}: {f.name} is {w}×{h}: three {w // 3}×{h} frames side by side, or one wide frame? "
+                             "Strips are recognised by W = 3H; pass layout='strips' or layout='frames'")
+    return False
 
 # %% ../nbs/00_data.ipynb #b3022f5d
 def read_frames(path, # a folder of images, a video file (.mp4 .avi .mov .mkv .webm .m4v) or a .gif
-                layout:str='auto', # 'frames', 'strips' (triplet strips) or 'auto' (strips when images are exactly 3× wider than tall)
+                layout:str='auto', # 'frames', 'strips' (triplet strips) or 'auto' (strips when images are exactly 3× wider than tall; ambiguous widths raise)
                 channels:int=3, # 3: grey replicated to RGB; 1: RGB turned to luma
                ) -> FrameSequence: # lazy: len(), [i], [-1], [a:b] (a lazy view); nothing is read until indexed
     "Open a clip lazily: frames (uint8 H×W×`channels`), or triplets (uint8 3×H×W×C) for a strip folder."
@@ -374,7 +391,7 @@ def read_frames(path, # a folder of images, a video file (.mp4 .avi .mov .mkv .w
         subs = [d.name for d in p.iterdir() if d.is_dir()]
         hint = f" (it has sub-folders {subs[:3]}: pass one of them, or the folder to TripletDataset for one clip each)" if subs else ""
         raise ValueError(f"{p}: no image files{hint}; expected images with extensions {', '.join(IMAGE_EXTS)}")
-    if layout == 'strips' or (layout == 'auto' and _looks_like_strip(files[0])):
+    if layout == 'strips' or (layout == 'auto' and _strip_layout(files, p)):
         strips = StripFolder(p, files, channels)
         strips[0]                                    # fail now, not mid-epoch, if the first strip is not 3 frames wide
         return strips
@@ -595,18 +612,53 @@ class TripletDataset(torch.utils.data.Dataset):
                 f"train={self.train}, stride={self.stride}, ir_channels={self.ir_channels})")
 
 # %% ../nbs/00_data.ipynb #5960378d
-def irvi_dataset(root, # IRVI's layout: root/trainA, trainB (strips or frames) and testA, testB (frames, or one folder per clip)
-                 split:str='train', # 'train' (unpaired, augmented) or 'test' (paired, no augmentation)
-                 **kw) -> TripletDataset: # more TripletDataset arguments (size, seed, stride, ir_channels, ...)
-    "A `TripletDataset` over IRVI's released layout (A = infrared, B = visible)."
+def irvi_folders(root, # IRVI as released (root/single/<scene>/…, root/triplet/<scene>/…) or flat (root/trainA, …)
+                 split:str='train', # 'train' or 'test'
+                 scene:str|None=None, # one scene of a release tree; None: every scene found
+                ) -> list: # [(scene or None, infrared folder, visible folder, layout)]
+    "Where a split's infrared (A) and visible (B) data live: training strips from triplet/<scene> when there, else single/<scene>."
     if split not in ('train', 'test'): raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     root = Path(root)
-    dirs = [root / f"{split}{d}" for d in 'AB']
-    for d in dirs:
-        if not d.is_dir():
-            raise FileNotFoundError(f"{d}: no such folder; expected IRVI's layout root/{{trainA,trainB,testA,testB}} under {root}")
+    tops = [root / t for t in ('triplet', 'single') if (root / t).is_dir()]
+    if not tops:                                                             # the flat layout
+        if scene is not None: raise FileNotFoundError(f"{root}: scene={scene!r} given but there is no single/ or triplet/ folder; expected IRVI's release tree")
+        a, b = root / f"{split}A", root / f"{split}B"
+        for d in (a, b):
+            if not d.is_dir(): raise FileNotFoundError(f"{d}: no such folder; expected IRVI's layout root/single/<scene>/{split}A or root/{{trainA,trainB,testA,testB}} under {root}")
+        return [(None, a, b, 'auto')]
+    found = sorted({d.name for t in tops for d in t.iterdir() if d.is_dir()}, key=natural_key)
+    if scene is not None and scene not in found:
+        raise FileNotFoundError(f"{root}: no scene {scene!r}; expected one of {found} (folders of {', '.join(t.name + '/' for t in tops)})")
+    out = []
+    for s in ([scene] if scene is not None else found):
+        strips, frames = root / 'triplet' / s, root / 'single' / s
+        if split == 'train' and all((strips / f"train{d}").is_dir() for d in 'AB'): out.append((s, strips / 'trainA', strips / 'trainB', 'strips'))
+        elif all((frames / f"{split}{d}").is_dir() for d in 'AB'): out.append((s, frames / f"{split}A", frames / f"{split}B", 'auto'))
+        elif scene is not None or split == 'train':
+            where = f"triplet/{s}/trainA+trainB or single/{s}/trainA+trainB" if split == 'train' else f"single/{s}/testA+testB"
+            raise FileNotFoundError(f"{root}: scene {s!r} has no {split} data; expected {where}")
+    if not out: raise FileNotFoundError(f"{root}: no scene has {split} data; expected single/<scene>/{split}A and {split}B")
+    return out
+
+def _clips_in(folder:Path, layout:str) -> list:
+    "A folder of images is one clip; a folder of folders is one clip per sub-folder (natural order)."
+    if _images_in(folder): return [read_frames(folder, layout=layout)]
+    subs = sorted((d for d in folder.iterdir() if d.is_dir()), key=lambda d: natural_key(d.name))
+    if not subs: raise ValueError(f"{folder}: no images and no clip folders; expected frames or strips ({', '.join(IMAGE_EXTS)})")
+    return [read_frames(d, layout=layout) for d in subs]
+
+def irvi_dataset(root, # IRVI as released (single/, triplet/) or flat (trainA, trainB, testA, testB)
+                 split:str='train', # 'train' (unpaired, augmented) or 'test' (paired, no augmentation)
+                 scene:str|None=None, # e.g. 'traffic'; None: all scenes of a release tree, clips concatenated
+                 layout:str='auto', # 'auto', 'frames' or 'strips' for folders outside triplet/ (which always hold strips)
+                 **kw) -> TripletDataset: # more TripletDataset arguments (size, seed, stride, ir_channels, ...)
+    "A `TripletDataset` over IRVI's released layout (A = infrared, B = visible)."
+    if layout not in ('auto', 'frames', 'strips'): raise ValueError(f"layout must be 'auto', 'frames' or 'strips', got {layout!r}")
+    a, b = [], []
+    for _, da, db, lay in irvi_folders(root, split, scene):
+        a += _clips_in(da, 'strips' if lay == 'strips' else layout); b += _clips_in(db, 'strips' if lay == 'strips' else layout)
     if split == 'test': kw = {'paired': True, 'train': False, **kw}
-    return TripletDataset(str(dirs[0]), str(dirs[1]), **kw)
+    return TripletDataset(a, b, **kw)
 
 # %% ../nbs/00_data.ipynb #22eb1aba
 def make_irvi_lite(root, # folder to write; created if missing

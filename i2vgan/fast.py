@@ -580,12 +580,12 @@ def train_from_args(a) -> Trainer:
     from i2vgan.cli import data_root, parse_overrides
     from i2vgan.data import irvi_dataset
     schedule = {"n_steps": a.steps // 2, "n_steps_decay": a.steps - a.steps // 2}
-    cfg = I2VGANConfig.preset(a.preset, a.scale, seed=a.seed, vgg_weights=a.vgg_weights,
-                              **{**schedule, **parse_overrides(getattr(a, "set", None) or [])})
+    cfg = I2VGANConfig.preset(a.preset, a.scale, seed=a.seed,          # --set overrides --vgg-weights and the schedule
+                              **{"vgg_weights": a.vgg_weights, **schedule, **parse_overrides(getattr(a, "set", None) or [])})
     ckpts = sorted((Path(a.out) / "checkpoints").glob("step_*.pt"))
     if a.resume and ckpts: cfg = I2VGANConfig.from_dict({**load_checkpoint(ckpts[-1])["config"], **schedule})
     with rank0_first(): root = data_root(a.data, cfg.size)     # IRVI-lite is written once, by rank 0
-    ds = irvi_dataset(root, "train", size=cfg.size)
+    ds = irvi_dataset(root, "train", scene=getattr(a, "scene", None), **cfg.dataset_kwargs())
     trainer = make_trainer(I2VGAN(cfg), ds, a.out, batch_size=a.batch_size, ckpt_every=a.ckpt_every,
                            log_every=a.log_every, sample_every=a.sample_every, device=a.device,
                            **({"compile": True} if getattr(a, "compile", False) else {}))

@@ -14,9 +14,9 @@ from skimage.registration import optical_flow_tvl1
 from skimage.transform import warp
 
 # %% auto #0
-__all__ = ['SSIM_KW', 'FLOW_PARAMS', 'INCEPTION_URL', 'METRICS', 'psnr', 'ssim', 'ClipFlows', 'warping_error', 'tof',
-           'frechet_distance', 'inception_weights', 'inception_extractor', 'frame_features', 'fid', 'kid',
-           'MetricTable', 'evaluate', 'irvi_clips', 'bench_metrics']
+__all__ = ['SSIM_KW', 'FLOW_PARAMS', 'TECOGAN_FARNEBACK', 'INCEPTION_URL', 'METRICS', 'psnr', 'ssim', 'ClipFlows',
+           'warping_error', 'tof', 'frechet_distance', 'inception_weights', 'inception_extractor', 'frame_features',
+           'fid', 'kid', 'MetricTable', 'evaluate', 'irvi_clips', 'bench_metrics']
 
 # %% ../nbs/05_metrics.ipynb #07d28ae6
 def _pan_clip(image:np.ndarray=None, # RGB uint8 photograph; default: skimage's astronaut
@@ -97,22 +97,37 @@ def ssim(output, # translated frames: uint8 (T,H,W,3), a list of frames or one f
 
 # %% ../nbs/05_metrics.ipynb #ddc1650c
 FLOW_PARAMS = dict(attachment=15, tightness=0.3, num_warp=3, num_iter=5, tol=1e-4, prefilter=False)
+TECOGAN_FARNEBACK = dict(pyr_scale=0.5, levels=3, winsize=15, iterations=3, poly_n=5, poly_sigma=1.2, flags=0)
 
 class ClipFlows:
-    "TV-L1 flows between consecutive frames of a clip, each computed once on demand and cached."
+    "Flows between consecutive frames of a clip (TV-L1 or TecoGAN's Farnebäck), each computed once on demand and cached."
     def __init__(self, frames, # uint8 (T,H,W,C) clip (C 1 or 3)
                  name:str='frames', # what to call the clip in error messages
-                 **params): # overrides of `FLOW_PARAMS` (passed to `optical_flow_tvl1`)
-        self.frames = _as_clip(frames, name)
-        f = _float(self.frames)
-        self.grey = f[..., 0] if f.shape[-1] == 1 else rgb2gray(f)
-        self.params = {**FLOW_PARAMS, **params}
+                 method:str='tvl1', # 'tvl1' (skimage, for E_warp) or 'farneback' (OpenCV with TecoGAN's parameters, for tOF)
+                 **params): # overrides of `FLOW_PARAMS` (tvl1) or `TECOGAN_FARNEBACK` (farneback)
+        if method not in ('tvl1', 'farneback'): raise ValueError(f"method={method!r}: expected 'tvl1' or 'farneback'")
+        self.frames, self.method = _as_clip(frames, name), method
+        if method == 'tvl1':
+            f = _float(self.frames)
+            self.grey = f[..., 0] if f.shape[-1] == 1 else rgb2gray(f)
+            self.params = {**FLOW_PARAMS, **params}
+        else:
+            import cv2
+            fr = self.frames if self.frames.dtype == np.uint8 else (np.clip(_float(self.frames), 0, 1) * 255).round().astype(np.uint8)
+            self.grey = fr[..., 0] if fr.shape[-1] == 1 else np.stack([cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2GRAY) for f in fr])
+            self.params = {**TECOGAN_FARNEBACK, **params}
         self._fw, self._bw = {}, {}
         self.seconds = 0.   # time spent computing flows
     def __len__(self): return len(self.frames)
     def _flow(self, ref, mov):
         t0 = time.perf_counter()
-        f = optical_flow_tvl1(self.grey[ref], self.grey[mov], **self.params).astype(np.float64)
+        if self.method == 'tvl1': f = optical_flow_tvl1(self.grey[ref], self.grey[mov], **self.params).astype(np.float64)
+        else:
+            import cv2
+            p = self.params
+            uv = cv2.calcOpticalFlowFarneback(self.grey[ref], self.grey[mov], None, p['pyr_scale'], p['levels'], p['winsize'],
+                                              p['iterations'], p['poly_n'], p['poly_sigma'], p['flags'])
+            f = uv[..., ::-1].transpose(2, 0, 1).astype(np.float64)     # (u, v) → (rows, cols)
         self.seconds += time.perf_counter() - t0
         return f
     def fw(self, t:int) -> np.ndarray:
@@ -123,7 +138,7 @@ class ClipFlows:
         "(2,H,W) flow from frame t+1 back to t, on frame t+1's grid."
         if t not in self._bw: self._bw[t] = self._flow(t + 1, t)
         return self._bw[t]
-    def __repr__(self): return f"ClipFlows({len(self)} frames {self.grey.shape[1:]}, {len(self._fw)} fw + {len(self._bw)} bw cached, {self.seconds:.2f}s)"
+    def __repr__(self): return f"ClipFlows({self.method}, {len(self)} frames {self.grey.shape[1:]}, {len(self._fw)} fw + {len(self._bw)} bw cached, {self.seconds:.2f}s)"
 
 # %% ../nbs/05_metrics.ipynb #27de86e4
 def _warp_back(img:np.ndarray, flow:np.ndarray) -> np.ndarray:
@@ -161,16 +176,27 @@ def warping_error(output, # translated frames, uint8 (T,H,W,3)
     return float(_warp_errors(output, source, flow_params).mean())
 
 # %% ../nbs/05_metrics.ipynb #7afbbd87
+def _teco_crop(n:int) -> slice:
+    "TecoGAN's crop_8x8 along one axis: the centred multiple of 32 that drops at least 16 pixels (whole axis if none)."
+    k = (n // 32) * 32
+    while k > n - 16: k -= 32
+    return slice((n - k) // 2, (n - k) // 2 + k) if k > 0 else slice(None)
+
+def _farneback(x, name:str) -> ClipFlows:
+    if isinstance(x, ClipFlows): return x if x.method == 'farneback' else ClipFlows(x.frames, name, method='farneback')
+    return ClipFlows(x, name, method='farneback')
+
 def _tof_frames(output, reference, flow_params=None) -> np.ndarray:
-    fo, fr = _flows(output, 'output', flow_params), _flows(reference, 'reference', flow_params)
+    fo, fr = _farneback(output, 'output'), _farneback(reference, 'reference')
     _check_pair(fo.frames, fr.frames, ('output', 'reference'), same_dtype=False, same_channels=False, min_frames=2)
-    return np.array([np.sqrt(((fo.fw(t) - fr.fw(t))**2).sum(0)).mean() for t in range(len(fo) - 1)])
+    H, W = fo.frames.shape[1:3]; rows, cols = _teco_crop(H), _teco_crop(W)
+    return np.array([np.sqrt(((fo.fw(t) - fr.fw(t))**2).sum(0))[rows, cols].mean() for t in range(len(fo) - 1)])
 
 def tof(output, # translated frames (or a `ClipFlows` of them)
         reference, # ground-truth visible frames, or the infrared input ("motion fidelity"); frames or `ClipFlows`
-        flow_params:dict=None, # TV-L1 overrides for arguments given as frames
+        flow_params:dict=None, # unused (kept for compatibility): tOF always uses TecoGAN's Farnebäck parameters
        ) -> float:
-    "TecoGAN's tOF, TV-L1 variant: mean end-point difference (pixels) between output and reference flows."
+    "TecoGAN's tOF: mean end-point difference (pixels) of OpenCV Farnebäck flows of output and reference, border cropped."
     return float(_tof_frames(output, reference, flow_params).mean())
 
 # %% ../nbs/05_metrics.ipynb #0f415e6a
@@ -428,7 +454,7 @@ def evaluate(model_or_frames, # translated clips (dict by name / list) or a mode
              feature:nn.Module=None, # FID/KID feature extractor; default Inception-v3 (if weights available)
              weights=None, download:bool=True, # Inception weights file / whether to try a download (see `inception_weights`)
              kid_subset_size:int=None, kid_subsets:int=100, seed:int=0, # KID subsets (size default: min(1000, N//2))
-             flow_params:dict=None, # TV-L1 overrides of `FLOW_PARAMS`
+             flow_params:dict=None, # TV-L1 overrides of `FLOW_PARAMS` (E_warp)
              paper_scale:bool=False, # add a "FID/100 (hypothesis)" column
              batch_size:int=32, # frames per feature-extractor call
             ) -> MetricTable:
@@ -463,11 +489,11 @@ def evaluate(model_or_frames, # translated clips (dict by name / list) or a mode
             if want('kid') and len(gt) >= 4:
                 row['KID'], row['KID_std'] = _kid_features(fr, ff, kid_subset_size and min(kid_subset_size, len(gt)), kid_subsets, seed)
         if len(ir) >= 2 and (want('e_warp') or want('tof')):
-            irf = ClipFlows(ir, f"clips[{name!r}] infrared", **fp)
-            if want('e_warp'): v = _warp_errors(out, irf); pool['E_warp'].append(v); row['E_warp'] = float(v.mean())
+            if want('e_warp'):
+                v = _warp_errors(out, ClipFlows(ir, f"clips[{name!r}] infrared", **fp)); pool['E_warp'].append(v); row['E_warp'] = float(v.mean())
             if want('tof'):
-                ref = irf if gt is None else ClipFlows(gt, f"clips[{name!r}] visible", **fp)
-                v = _tof_frames(ClipFlows(out, f"translation of clip {name!r}", **fp), ref); pool['tOF'].append(v); row['tOF'] = float(v.mean())
+                ref = ClipFlows(ir if gt is None else gt, f"clips[{name!r}] {'infrared' if gt is None else 'visible'}", method='farneback')
+                v = _tof_frames(ClipFlows(out, f"translation of clip {name!r}", method='farneback'), ref); pool['tOF'].append(v); row['tOF'] = float(v.mean())
         rows.append(row)
     allrow = dict(clip='all', frames=sum(len(c[1]) for c in clips))
     for k in ('PSNR', 'SSIM', 'E_warp', 'tOF'): allrow[k] = _mean(pool[k]) if want(k.lower()) else None
@@ -483,30 +509,38 @@ def evaluate(model_or_frames, # translated clips (dict by name / list) or a mode
         for c in cols: r.setdefault(c, None)
         if paper_scale and r.get('FID') is not None: r['FID/100 (hypothesis)'] = r['FID'] / 100
     if want('kid') and net is not None and pool['real']: notes.append(f"KID: mean ± std over {kid_subsets} subsets of {'min(1000, N//2)' if kid_subset_size is None else kid_subset_size} frames (seed {seed}).")
-    if want('e_warp') or want('tof'): notes.append("E_warp (Lai et al., flow on the infrared input) and tOF (TecoGAN) use TV-L1 flow: not comparable to FlowNet2-based numbers.")
+    if want('e_warp'): notes.append("E_warp (Lai et al., flow on the infrared input) uses TV-L1 flow; Lai et al. used FlowNet2: not comparable to their numbers.")
+    if want('tof'): notes.append("tOF as TecoGAN's metrics.py: OpenCV Farnebäck flow with its parameters, 16-px border crop.")
     if no_gt: notes.append(f"No visible ground truth for {no_gt}: no PSNR/SSIM/FID/KID; tOF there is against the infrared input (motion fidelity).")
     if paper_scale: notes.append("FID/100 is a hypothesis about the paper's scale, not a known convention.")
     return MetricTable(rows, cols, notes)
 
 # %% ../nbs/05_metrics.ipynb #2099b7bd
-def irvi_clips(root, # IRVI-style folder with testA/ (infrared) and testB/ (visible, may be missing)
+def irvi_clips(root, # IRVI's release tree (single/<scene>/testA, testB) or a flat folder with testA/ (infrared) and testB/ (visible, may be missing)
                split:str='test', # 'test' reads testA/testB
                max_frames:int=None, # read at most this many frames per clip
+               scene:str|None=None, # one scene of a release tree; None: every scene (clips named "<scene>/<clip>")
               ) -> list:
     "[(name, infrared, visible_or_None)] from an IRVI-style folder, for `evaluate`."
-    from i2vgan.data import read_frames, natural_key
-    root = Path(root); a, b = root / f"{split}A", root / f"{split}B"
-    if not a.is_dir(): raise FileNotFoundError(f"root={str(root)!r}: no {a.name}/ folder; expected IRVI's layout ({split}A/ infrared, {split}B/ visible)")
-    subs = sorted((d for d in a.iterdir() if d.is_dir()), key=lambda d: natural_key(d.name))
+    from i2vgan.data import read_frames, natural_key, irvi_folders
+    root = Path(root)
+    if not ((root / 'single').is_dir() or (root / 'triplet').is_dir()):
+        a = root / f"{split}A"
+        if not a.is_dir(): raise FileNotFoundError(f"root={str(root)!r}: no {a.name}/ folder; expected IRVI's layout (single/<scene>/{split}A, or {split}A/ infrared, {split}B/ visible)")
+        folders = [(None, a, root / f"{split}B")]
+    else: folders = [(s, a, b) for s, a, b, _ in irvi_folders(root, split, scene)]
     def load(p):
         fs = read_frames(p, layout='frames'); n = len(fs) if max_frames is None else min(len(fs), max_frames)
         return np.stack([np.asarray(fs[i]) for i in range(n)])
     clips = []
-    for name, pa, pb in ([(d.name, d, b / d.name) for d in subs] if subs else [(root.name, a, b)]):
-        ir, gt = load(pa), (load(pb) if pb.is_dir() else None)
-        if gt is not None and gt.shape[:3] != ir.shape[:3]:
-            raise ValueError(f"{pb}: {gt.shape[:3]} frames (T,H,W) but {pa} has {ir.shape[:3]}; IRVI test clips are paired frame by frame")
-        clips.append((name, ir, gt))
+    for s, a, b in folders:
+        subs = sorted((d for d in a.iterdir() if d.is_dir()), key=lambda d: natural_key(d.name))
+        prefix = f"{s}/" if s is not None and len(folders) > 1 else ""
+        for name, pa, pb in ([(d.name, d, b / d.name) for d in subs] if subs else [(s or root.name, a, b)]):
+            ir, gt = load(pa), (load(pb) if pb.is_dir() else None)
+            if gt is not None and gt.shape[:3] != ir.shape[:3]:
+                raise ValueError(f"{pb}: {gt.shape[:3]} frames (T,H,W) but {pa} has {ir.shape[:3]}; IRVI test clips are paired frame by frame")
+            clips.append((prefix + name if subs else name, ir, gt))
     return clips
 
 # %% ../nbs/05_metrics.ipynb #52f7460d
@@ -524,10 +558,10 @@ def bench_metrics(n_frames:int=100, size:int=256, seed:int=0, # the clip scored
     res, tic = {}, time.perf_counter
     def timed(k, f):
         t0 = tic(); v = f(); res[k] = tic() - t0; return v
-    irf, of, gf = ClipFlows(ir), ClipFlows(out), ClipFlows(gt)
+    irf, of, gf = ClipFlows(ir), ClipFlows(out, method='farneback'), ClipFlows(gt, method='farneback')
     timed('flow: infrared fw+bw', lambda: [(irf.fw(t), irf.bw(t)) for t in range(n_frames - 1)])
-    timed('flow: output fw', lambda: [of.fw(t) for t in range(n_frames - 1)])
-    timed('flow: ground truth fw', lambda: [gf.fw(t) for t in range(n_frames - 1)])
+    timed('flow: output fw (F)', lambda: [of.fw(t) for t in range(n_frames - 1)])
+    timed('flow: ground truth fw (F)', lambda: [gf.fw(t) for t in range(n_frames - 1)])
     timed('psnr', lambda: psnr(out, gt)); timed('ssim', lambda: ssim(out, gt))
     timed('e_warp (given flows)', lambda: warping_error(out, irf)); timed('tof (given flows)', lambda: tof(of, gf))
     try:
@@ -537,6 +571,6 @@ def bench_metrics(n_frames:int=100, size:int=256, seed:int=0, # the clip scored
     else: note = 'Inception-v3' if feature is None else type(feature).__name__
     res['total'] = sum(v for v in res.values() if v)
     if verbose:
-        print(f"{n_frames} frames {size}×{size}, {torch.get_num_threads()} threads, TV-L1 {FLOW_PARAMS}; FID/KID features: {note}")
+        print(f"{n_frames} frames {size}×{size}, {torch.get_num_threads()} threads; E_warp: TV-L1 {FLOW_PARAMS}; tOF: (F) Farnebäck, TecoGAN's parameters; FID/KID features: {note}")
         for k, v in res.items(): print(f"  {k:24s} {'—' if v is None else f'{v:8.2f} s'}")
     return res

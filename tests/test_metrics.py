@@ -49,7 +49,11 @@ def test_flicker_is_caught_by_temporal_metrics_only():
     stable, flick = flicker(v, amount=0.), flicker(v)
     assert abs(M.psnr(flick, v) - M.psnr(np.clip(v.astype(int) + 5, 0, 255).astype(np.uint8), v)) < 10
     assert M.warping_error(flick, irf) > 3 * M.warping_error(stable, irf)
-    assert M.tof(flick, v) > 3 * max(M.tof(stable, v), 0.02)
+    assert M.tof(flick, v) > M.tof(stable, v) == 0.
+    # TecoGAN's tOF compares motion: Farneback's polynomial expansion barely sees a per-frame gain (0.02 px here),
+    # while a frame that jumps by 2 px is caught
+    jitter = v.copy(); jitter[2] = np.roll(v[2], 2, axis=1); jitter[4] = np.roll(v[4], -2, axis=0)
+    assert M.tof(jitter, v) > 50 * M.tof(flick, v)
 
 
 @pytest.mark.parametrize('fn', [M.psnr, M.ssim, M.tof, M.warping_error])

@@ -29,5 +29,6 @@ def test_tiny_forward_and_mlp():
     assert torch.allclose(q[1].norm(dim=-1), torch.ones(1, 8))
 
 def test_layer_table_gflop():
-    with torch.device('meta'): G = ResnetGenerator()
-    assert round(sum(r['gflop'] for r in layer_table(G, (1, 3, 256, 256))), 2) == 70.11
+    with torch.device('meta'): G, G_tr = ResnetGenerator(), ResnetGenerator(upsample='transposed')
+    assert round(sum(r['gflop'] for r in layer_table(G, (1, 3, 256, 256))), 2) == 84.71      # official, anti-aliased
+    assert round(sum(r['gflop'] for r in layer_table(G_tr, (1, 3, 256, 256))), 2) == 70.11   # transposed convs
