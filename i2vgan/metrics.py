@@ -16,7 +16,8 @@ from skimage.transform import warp
 # %% auto #0
 __all__ = ['SSIM_KW', 'FLOW_PARAMS', 'TECOGAN_FARNEBACK', 'INCEPTION_URL', 'METRICS', 'psnr', 'ssim', 'ClipFlows',
            'warping_error', 'tof', 'frechet_distance', 'inception_weights', 'inception_extractor', 'frame_features',
-           'fid', 'kid', 'MetricTable', 'evaluate', 'irvi_clips', 'bench_metrics']
+           'fid', 'kid', 'MetricTable', 'evaluate', 'irvi_clips', 'bench_metrics', 'per_frame_scores', 'results_figure',
+           'ResultsViewer']
 
 # %% ../nbs/05_metrics.ipynb #07d28ae6
 def _pan_clip(image:np.ndarray=None, # RGB uint8 photograph; default: skimage's astronaut
@@ -574,3 +575,90 @@ def bench_metrics(n_frames:int=100, size:int=256, seed:int=0, # the clip scored
         print(f"{n_frames} frames {size}×{size}, {torch.get_num_threads()} threads; E_warp: TV-L1 {FLOW_PARAMS}; tOF: (F) Farnebäck, TecoGAN's parameters; FID/KID features: {note}")
         for k, v in res.items(): print(f"  {k:24s} {'—' if v is None else f'{v:8.2f} s'}")
     return res
+
+# %% ../nbs/05_metrics.ipynb #09bc5597
+def per_frame_scores(frames, # translated frames, uint8 (T,H,W,3)
+                     target, # ground truth, same shape
+                    ) -> dict: # {'psnr': T values (capped at 60 dB), 'ssim': T values}
+    "PSNR and SSIM of every frame of a clip."
+    return {"psnr": _psnr_frames(frames, target, cap=60.0), "ssim": _ssim_frames(frames, target)}
+
+# %% ../nbs/05_metrics.ipynb #2f4a17c3
+def results_figure(ir, # infrared clip, uint8 (T,H,W,3)
+                   outputs:dict, # method name → translated clip, same shape
+                   target, # ground truth (visible) clip
+                   t:int=0, # the frame to show
+                   scores:dict|None=None, # method → `per_frame_scores` (computed if None)
+                   title:str='',
+                  ):
+    "One frame of every method (infrared | outputs | truth) above per-frame PSNR and SSIM curves, a cursor at frame t."
+    import matplotlib.pyplot as plt
+    scores = scores or {k: per_frame_scores(v, target) for k, v in outputs.items()}
+    cols = [('infrared', ir)] + list(outputs.items()) + [('ground truth', target)]
+    fig = plt.figure(figsize=(2.0 * len(cols), 4.4))
+    grid = fig.add_gridspec(2, len(cols), height_ratios=[1, 0.75])
+    for k, (name, frames) in enumerate(cols):
+        ax = fig.add_subplot(grid[0, k]); ax.imshow(frames[t]); ax.axis('off')
+        extra = f"\n{scores[name]['psnr'][t]:.1f} dB, {scores[name]['ssim'][t]:.2f}" if name in scores else "\n"
+        ax.set_title(name + extra, fontsize=8)
+    half = len(cols) // 2
+    for k, (metric, unit) in enumerate((('psnr', 'PSNR (dB)'), ('ssim', 'SSIM'))):
+        ax = fig.add_subplot(grid[1, k * half:(k + 1) * half if k == 0 else len(cols)])
+        for name, s in scores.items(): ax.plot(s[metric], label=name, lw=1.2)
+        ax.axvline(t, color='k', lw=1, ls='--'); ax.set_xlabel('frame', fontsize=8); ax.set_ylabel(unit, fontsize=8)
+        ax.tick_params(labelsize=7)
+    ax.legend(fontsize=7, loc='best')
+    if title: fig.suptitle(title, fontsize=9)
+    fig.subplots_adjust(left=0.05, right=0.99, bottom=0.11, top=0.86 if title else 0.9, hspace=0.45, wspace=0.35)
+    return fig
+
+# %% ../nbs/05_metrics.ipynb #d1a4df7b
+class ResultsViewer:
+    "ipywidgets viewer of translated clips: a clip menu, a frame slider, every method side by side, per-frame curves."
+    def __init__(self, clips:dict, # clip name → (infrared, {method: output}, ground truth), uint8 (T,H,W,3) each
+                 dpi:int=72):
+        import ipywidgets as W
+        if not clips: raise ValueError("ResultsViewer: no clips given")
+        for name, (ir, outs, gt) in clips.items():
+            for m, f in outs.items():
+                if np.shape(f) != np.shape(gt) or np.shape(ir)[:3] != np.shape(gt)[:3]:
+                    raise ValueError(f"ResultsViewer: clip {name!r}, method {m!r}: shape {np.shape(f)}, "
+                                     f"expected the ground truth's {np.shape(gt)}")
+        self.clips, self.dpi, self._scores = clips, dpi, {}
+        first = next(iter(clips))
+        self.menu = W.Dropdown(options=list(clips), value=first, description='clip')
+        self.slider = W.IntSlider(value=0, min=0, max=len(clips[first][2]) - 1, description='frame', continuous_update=False)
+        self.image = W.Image(format='png'); self.image.add_class('i2vgan-results-viewer')
+        self.widget = W.VBox([W.HBox([self.menu, self.slider]), self.image])
+        self.menu.observe(self._new_clip, names='value'); self.slider.observe(lambda ch: self.render(), names='value')
+        self.render()
+
+    def scores(self, clip:str) -> dict:
+        "Per-frame scores of every method of a clip (computed once)."
+        if clip not in self._scores:
+            _, outs, gt = self.clips[clip]
+            self._scores[clip] = {m: per_frame_scores(f, gt) for m, f in outs.items()}
+        return self._scores[clip]
+
+    def png(self, clip:str, t:int) -> bytes:
+        "The picture of frame t of a clip, as PNG bytes."
+        import io, matplotlib.pyplot as plt
+        ir, outs, gt = self.clips[clip]
+        fig = results_figure(ir, outs, gt, t, self.scores(clip), title=f"{clip}, frame {t}")
+        buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=self.dpi); plt.close(fig)
+        return buf.getvalue()
+
+    def _new_clip(self, change):
+        self.slider.max = len(self.clips[self.menu.value][2]) - 1; self.render()
+
+    def render(self): self.image.value = self.png(self.menu.value, self.slider.value)
+
+    def show(self, clip:str|None=None, t:int=0):
+        "Move to a clip and frame (the image updates); returns self."
+        if clip is not None: self.menu.value = clip
+        self.slider.value = t
+        return self
+
+    def _ipython_display_(self):
+        from IPython.display import display
+        display(self.widget)
