@@ -24,6 +24,10 @@ def readme_text(nb_path=NBS/'index.ipynb') -> str:
         if cell.cell_type == 'code':
             flags = ' '.join(l for l in lines if DIRECTIVE.match(l))
             if 'hide' in flags or 'exec_doc' in flags: continue
+            if re.search(r'echo:\s*false', flags):          # only what the cell printed, as Markdown (numbers read from files)
+                text = ''.join(o.get('data', {}).get('text/markdown', '') or ''.join(o.get('text', ''))
+                               for o in cell.get('outputs', []))
+                cells.append(nbformat.v4.new_markdown_cell(text)); continue
             cell.source = '\n'.join(l for l in lines if not DIRECTIVE.match(l)).strip()
             if not cell.source: continue
         cells.append(cell)
