@@ -5,7 +5,8 @@ start JupyterLab on a free loopback port (temporary token, temporary config/runt
 temporary copy of nbs/ (JupyterLab autosaves outputs, so the repo's notebooks are never touched), open each
 notebook in Chromium, run all cells from the Run menu, and fail with the traceback of any error output.
 For nbs/00_data.ipynb they also move the `TripletViewer` slider and check that the image changes, then save
-the widget's screenshot to assets/triplet_viewer.png for the README.
+the widget's screenshot to assets/triplet_viewer.png for the README; for nbs/05_metrics.ipynb the same with the
+`ResultsViewer` (assets/results_viewer_widget.png).
 
 Cells that `nbdev_test` skips (flags in settings.ini's `tst_flags`, `#| eval: false`, `nbdev_export(`)
 are removed from the copies.  Run with `make test-browser` (or `pytest tests/ -m browser`); needs
@@ -19,13 +20,14 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 NBS = ROOT/'nbs'
-DATA_NB = '00_data.ipynb'
-ASSET = ROOT/'assets'/'triplet_viewer.png'
+DATA_NB, METRICS_NB = '00_data.ipynb', '05_metrics.ipynb'
+ASSET, RESULTS_ASSET = ROOT/'assets'/'triplet_viewer.png', ROOT/'assets'/'results_viewer_widget.png'
 CHROMIUM = os.environ.get('I2VGAN_CHROMIUM', '/usr/bin/chromium')
 NB_TIMEOUT = float(os.environ.get('I2VGAN_BROWSER_TIMEOUT', 600))
 CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
                  '--no-first-run', '--disable-quic', '--disable-sync', '--disable-dev-shm-usage']
 VIEWER = '.jp-OutputArea-output .jupyter-widgets.i2vgan-triplet-viewer'  # rendered widget, never the text repr
+RESULTS_VIEWER = '.jp-OutputArea-output .jupyter-widgets.i2vgan-results-viewer'
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK),
@@ -269,10 +271,10 @@ LISTEN_JS = """() => {
 
 KERNEL_ERR = re.compile(r'Traceback \(most recent call last\)|Exception in comm_msg|Error in observer')
 
-def check_viewer(page, wait=20):
+def check_viewer(page, wait=20, selector=VIEWER):
     """Find the rendered viewer, drag its slider, require a different image and no error from the callback.
     Returns a screenshot of the whole widget (slider, toggle, frames) after the move."""
-    img = page.locator(VIEWER)
+    img = page.locator(selector)
     img.first.wait_for(state='visible', timeout=60_000)
     viewer = img.first
     assert viewer.evaluate('e => !e.closest(".jp-RenderedText")'), 'found only the text fallback, not the widget'
@@ -303,7 +305,7 @@ def check_viewer(page, wait=20):
     if same_image(before, after): problems.append(f'the image did not change after moving the slider {value0} -> {value1}')
     if KERNEL_ERR.search(log): problems.append(f'the kernel reported an error in the slider callback:\n{log.strip()[-3000:]}')
     if errs: problems.append('error output in the widget:\n' + '\n'.join(errs)[-3000:])
-    assert not problems, 'TripletViewer: ' + '\n'.join(problems)
+    assert not problems, f'viewer {selector}: ' + '\n'.join(problems)
     return area.screenshot()
 
 def save_asset(png:bytes, path=ASSET):
@@ -321,7 +323,14 @@ def test_data_notebook_and_viewer(page, lab):
     save_asset(check_viewer(page))
     assert ASSET.stat().st_size < 1_000_000
 
-@pytest.mark.parametrize('name', [n for n in notebooks() if n != DATA_NB])
+def test_metrics_notebook_and_results_viewer(page, lab):
+    "nbs/05_metrics.ipynb runs in JupyterLab; the ResultsViewer renders and its frame slider changes the picture."
+    open_notebook(page, lab, METRICS_NB)
+    run_all(page, lab, METRICS_NB)
+    save_asset(check_viewer(page, wait=40, selector=RESULTS_VIEWER), RESULTS_ASSET)
+    assert RESULTS_ASSET.stat().st_size < 1_000_000
+
+@pytest.mark.parametrize('name', [n for n in notebooks() if n not in (DATA_NB, METRICS_NB)])
 def test_notebook_runs(page, lab, name):
     "Each notebook runs top to bottom in JupyterLab's kernel (cells nbdev_test skips removed) without errors."
     open_notebook(page, lab, name)
