@@ -609,7 +609,7 @@ def results_figure(ir, # infrared clip, uint8 (T,H,W,3)
         ax.tick_params(labelsize=7)
     ax.legend(fontsize=7, loc='best')
     if title: fig.suptitle(title, fontsize=9)
-    fig.subplots_adjust(left=0.05, right=0.99, bottom=0.11, top=0.86 if title else 0.9, hspace=0.45, wspace=0.35)
+    fig.subplots_adjust(left=0.07, right=0.99, bottom=0.11, top=0.86 if title else 0.9, hspace=0.45, wspace=0.35)
     return fig
 
 # %% ../nbs/05_metrics.ipynb #d1a4df7b

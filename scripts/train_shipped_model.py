@@ -24,14 +24,13 @@ WORLD = dict(size=64, n_train=48, train_frames=12, n_test=3, test_frames=16, see
 
 
 def score(model, root) -> dict:
-    "Mean PSNR/SSIM over the world's test clips, per frame translation and with predictor fusion."
-    out = {"per frame": [], "predictor fused": []}
+    "PSNR/SSIM per test clip and their means, per-frame translation and with predictor fusion."
+    per_clip = {"per frame": {}, "predictor fused": {}}
     for name, ir, gt in irvi_clips(root):
-        out["per frame"].append((psnr(model.translate(ir), gt), ssim(model.translate(ir), gt)))
-        fused = model.translate(ir, fuse_predictor=True)
-        out["predictor fused"].append((psnr(fused, gt), ssim(fused, gt)))
-    return {k: {"psnr": round(float(np.mean([p for p, _ in v])), 3), "ssim": round(float(np.mean([s for _, s in v])), 4)}
-            for k, v in out.items()}
+        for key, frames in (("per frame", model.translate(ir)), ("predictor fused", model.translate(ir, fuse_predictor=True))):
+            per_clip[key][name] = {"psnr": round(psnr(frames, gt), 4), "ssim": round(ssim(frames, gt), 4)}
+    mean = {k: {m: round(float(np.mean([c[m] for c in v.values()])), 4) for m in ("psnr", "ssim")} for k, v in per_clip.items()}
+    return {"mean": mean, "per_clip": per_clip}
 
 
 def main():
@@ -61,7 +60,8 @@ def main():
                 train_seconds=round(trainer.elapsed, 1), total_seconds=round(time.perf_counter() - t0, 1),
                 machine=f"{platform.machine()} CPU, {torch.get_num_threads()} torch threads", device="cpu",
                 torch=torch.__version__, date=time.strftime("%Y-%m-%d"), vgg_weights=model.weights_used,
-                test_clips=[name for name, _, _ in irvi_clips(root)], metrics=metrics)
+                test_clips=[name for name, _, _ in irvi_clips(root)], metrics=metrics["mean"],
+                metrics_per_clip=metrics["per_clip"])
     (MODELS / f"{NAME}.json").write_text(json.dumps(card, indent=2) + "\n")
     print(json.dumps(card, indent=2))
 
