@@ -11,7 +11,7 @@ from torch import Tensor
 # %% auto #0
 __all__ = ['default_device', 'init_weights', 'ResnetBlock', 'binomial_filter', 'Upsample', 'ResnetGenerator',
            'UnetSkipConnectionBlock', 'UnetPredictor', 'PatchDiscriminator', 'PatchSampleMLP', 'LayerTable',
-           'layer_table']
+           'layer_table', 'draw_network']
 
 # %% ../nbs/01_networks.ipynb #c4deed52
 def default_device() -> torch.device:
@@ -297,3 +297,60 @@ def layer_table(net:nn.Module, # a network with a `model` attribute (any of this
         if skip_empty and r['params'] == 0 and r['gflop'] == 0: continue
         table.append(r)
     return table
+
+# %% ../nbs/01_networks.ipynb #99b04781
+def _short_name(m:nn.Module) -> str:
+    "CycleGAN-style shorthand of one stage: c7 (7×7 conv), c3/2 (stride 2), R (residual block), ↑2 (fixed upsampling), T4×2 (transposed conv)."
+    if isinstance(m, ResnetBlock): return 'R'
+    if isinstance(m, Upsample): return f'↑{m.stride}'
+    if isinstance(m, nn.ConvTranspose2d): return f'T{m.kernel_size[0]}×{m.stride[0]}'
+    if isinstance(m, nn.Conv2d): return f'c{m.kernel_size[0]}' + (f'/{m.stride[0]}' if m.stride[0] > 1 else '')
+    return type(m).__name__
+
+_KEYS = {'c': 'c$k$: $k$×$k$ conv (/2: stride 2)', 'R': 'R: residual block', '↑': '↑2: fixed ×2 upsampling, no parameters (hatched)',
+         'T': 'T$k$×2: transposed conv, stride 2'}
+
+def draw_network(net:nn.Module, # a network `layer_table` reads (generator, predictor or discriminator)
+                 input_shape:tuple, # B×C×H×W of the input, e.g. (1, 3, 256, 256)
+                 ax=None, # matplotlib axes to draw on; a new figure when None
+                 title:str|None=None, # the axes' title; default: class, input, parameters and GFLOP summed from the table
+                ):
+    "Draw `net` as a chain of boxes, one per row of `layer_table(net, input_shape, skip_empty=True)`; skips as red arcs. Returns the axes."
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle, FancyArrowPatch
+    table = layer_table(net, input_shape, skip_empty=True)
+    mods = [net.get_submodule(r['layer']) for r in table]
+    if ax is None: _, ax = plt.subplots(figsize=(1.2 + 0.6 * len(table), 3))
+    shapes = [tuple(input_shape[1:])] + [r['output'][1:] for r in table]           # C×H×W, the input first
+    def box(s): return 0.2 + 0.07 * math.log2(s[0]), 0.5 * math.sqrt(max(s[1], s[2]))   # width, height
+    top, cmap = max(box(s)[1] for s in shapes) / 2, plt.get_cmap('viridis')
+    for i, s in enumerate(shapes):
+        (w, h), m = box(s), (None if i == 0 else mods[i - 1])
+        colour, fixed = cmap(min(max(math.log2(s[0]) - 1, 0) / 8, 1)), isinstance(m, Upsample)   # 2 … 512 channels → 0 … 1
+        if i == 0: ax.add_patch(Rectangle((-w/2, -h/2), w, h, fc='white', ec='0.4', ls='--'))
+        else: ax.add_patch(Rectangle((i - w/2, -h/2), w, h, fc='white' if fixed else colour, ec=colour if fixed else 'k',
+                                     lw=1.5 if fixed else .8, hatch='////' if fixed else None, gid='stage'))
+        ax.annotate('input' if i == 0 else _short_name(m), (i, -top), xytext=(0, -4), textcoords='offset points', ha='center', va='top', fontsize=8)
+        ax.annotate(f'{s[0]}\n{s[1]}×{s[2]}', (i, -top), xytext=(0, -15), textcoords='offset points', ha='center', va='top',
+                    fontsize=7, color='0.3', gid=None if i == 0 else 'shape')
+        if i: ax.annotate('', (i - w/2, 0), (i - 1 + box(shapes[i-1])[0]/2, 0), arrowprops=dict(arrowstyle='->', lw=.8, color='0.4'))
+        if isinstance(m, ResnetBlock):     # x + F(x): the identity path around the block
+            ax.add_patch(FancyArrowPatch((i - w/2, h/2), (i + w/2, h/2), connectionstyle='arc3,rad=-0.9', arrowstyle='->',
+                                         lw=.8, color='C3', mutation_scale=6, gid='skip'))
+    if isinstance(getattr(net, 'model', None), UnetSkipConnectionBlock):
+        # a level's input (the output of the down conv above it) is concatenated to the output of its up conv: same H×W
+        for d, md in enumerate(mods):
+            for u, mu in enumerate(mods):
+                if type(md) is nn.Conv2d and isinstance(mu, nn.ConvTranspose2d) and table[u]['output'][2:] == table[d]['output'][2:]:
+                    ax.add_patch(FancyArrowPatch((d + 1, box(shapes[d + 1])[1]/2), (u + 1, box(shapes[u + 1])[1]/2), arrowstyle='->',
+                                                 connectionstyle='arc,angleA=90,angleB=90,armA=14,armB=14,rad=4', lw=1, color='C3',
+                                                 mutation_scale=8, gid='skip'))
+    keys = [v for k, v in _KEYS.items() if any(_short_name(m).startswith(k) for m in mods)]
+    if any(p.get_gid() == 'skip' for p in ax.patches): keys.append('red: skip connections')
+    ax.annotate('    '.join(keys), (-0.5, -top), xytext=(0, -42), textcoords='offset points', va='top', fontsize=8, color='0.25')
+    ax.set_xlim(-0.6, len(shapes) - 0.4); ax.set_ylim(-top, top + 0.2); ax.axis('off')
+    if title is None:
+        title = (f"{type(net).__name__} on {'×'.join(map(str, input_shape[1:]))}: {sum(r['params'] for r in table)/1e6:.3f} M parameters, "
+                 f"{sum(r['gflop'] for r in table):.2f} GFLOP")
+    ax.set_title(title, fontsize=10, pad=18)
+    return ax
