@@ -86,8 +86,8 @@ def execute(*paths):
         try: shell.run_all(nb, exc_stop=True, preproc=skip, postproc=tidy)
         finally: os.chdir(cwd)
         write_nb(nb, path)
+        subprocess.run([str(Path(sys.executable).with_name('nbdev_clean')), '--fname', str(path.resolve())], cwd=ROOT, check=True)
         print(f'{path}: executed in {time.monotonic() - t0:.0f} s')
-    subprocess.run([str(Path(sys.executable).with_name('nbdev_clean'))], cwd=ROOT, check=True)
 
 if __name__ == '__main__':
     cmd = sys.argv[1] if len(sys.argv) > 1 else 'check'
