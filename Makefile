@@ -14,7 +14,7 @@ $(STAMP): settings.ini setup.py
 
 install: $(STAMP)
 
-## Train a tiny I2V-GAN on the built-in IRVI-lite clips (CPU), translate, score, write outputs/demo/.
+## Train a tiny I2V-GAN on the built-in synthetic world (CPU), translate unseen clips, score them, write outputs/demo/.
 demo: $(STAMP)
 	$(VENV)/bin/i2vgan demo
 

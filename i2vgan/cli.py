@@ -10,44 +10,34 @@ import numpy as np
 import torch
 from .networks import default_device
 from .core import I2VGAN, I2VGANConfig, PRESETS, SCALES
-from .train import Trainer, load_checkpoint, read_log, plot_losses
+from .train import Trainer, load_checkpoint, read_log, plot_losses, load_trained, shipped_models, checkpoint_path
 
 # %% auto #0
-__all__ = ['DEMO_WORLD', 'DEMO_COLUMNS', 'irvi_lite_root', 'data_root', 'load_trained', 'load_model', 'write_comparison',
-           'parse_overrides', 'cmd_train', 'cmd_translate', 'cmd_evaluate', 'cmd_bench', 'paired_lut', 'demo_outputs',
-           'run_demo', 'cmd_demo', 'cmd_reproduce', 'parser', 'main']
+__all__ = ['DEMO_WORLD', 'DEMO_COLUMNS', 'world_root', 'data_root', 'load_model', 'write_comparison', 'parse_overrides',
+           'cmd_train', 'cmd_translate', 'cmd_evaluate', 'cmd_bench', 'paired_lut', 'demo_outputs', 'run_demo',
+           'cmd_demo', 'cmd_reproduce', 'parser', 'main']
 
 # %% ../nbs/09_cli.ipynb #08662308
-def irvi_lite_root(cache=None, # folder for the generated clips (default: ~/.cache/i2vgan/irvi-lite)
-                   size:int=64) -> Path:
-    "The built-in IRVI-lite dataset, generated on first use (deterministic) and reused after."
-    from i2vgan.data import make_irvi_lite
-    root = Path(cache or Path.home() / ".cache" / "i2vgan" / f"irvi-lite-{size}")
-    if not (root / "testB").is_dir(): make_irvi_lite(root, size=size, seed=0)
-    return root
+def world_root(cache=None, # folder of the rendered world (default: ~/.cache/i2vgan/world-<size>)
+               size:int=64, # frame size in pixels
+              ) -> Path:
+    "The built-in synthetic world at `size` px, rendered on first use (deterministic, two processes) and reused after."
+    from i2vgan.world import make_world
+    root = Path(cache or Path.home() / ".cache" / "i2vgan" / f"world-{size}")
+    return make_world(root, size=size, seed=0, workers=2, overwrite=cache is None)   # our own cache: redo a partial one
 
 def data_root(data:str, size:int=64) -> Path:
-    "`irvi-lite` or a folder in IRVI's layout; a clear error otherwise."
-    if data == "irvi-lite": return irvi_lite_root(size=size)
+    "`world` or a folder in IRVI's layout; a clear error otherwise."
+    if data == "world": return world_root(size=size)
     root = Path(data)
-    if not root.is_dir(): raise FileNotFoundError(f"--data {data}: no such folder (expected 'irvi-lite', IRVI's release tree with single/ and triplet/, or a folder with trainA/ and trainB/)")
+    if not root.is_dir(): raise FileNotFoundError(f"--data {data}: no such folder (expected 'world', IRVI's release tree with single/ and triplet/, or a folder with trainA/ and trainB/)")
     return root
 
-def load_trained(checkpoint, # a checkpoint written by `Trainer`
-                 device=None) -> I2VGAN:
-    "The model of a training checkpoint, in eval mode, without the perceptual VGG (not needed to translate)."
-    st = load_checkpoint(checkpoint)
-    if "config" not in st or "model" not in st: raise ValueError(f"{checkpoint}: not an i2vgan training checkpoint")
-    cfg = I2VGANConfig.from_dict(st["config"])
-    model = I2VGAN(I2VGANConfig.from_dict({**st["config"], "use_perceptual": False}))
-    model.config = cfg
-    model.load_state_dict(st["model"])
-    return model.to(device or default_device()).eval()
-
+# %% ../nbs/09_cli.ipynb #c7a1e0b2
 def load_model(a) -> I2VGAN:
     "The model that `--checkpoint` (ours) or `--official` (a released folder) names; exactly one of them."
     if bool(a.checkpoint) == bool(a.official):
-        raise ValueError("give one of --checkpoint (a checkpoint written by 'i2vgan train') or --official (a folder of the official release)")
+        raise ValueError("give one of --checkpoint (a checkpoint written by 'i2vgan train', or a shipped model's name) or --official (a folder of the official release)")
     if a.checkpoint: return load_trained(a.checkpoint, a.device)
     need = ("G_B", "P_B") if a.fuse_predictor else ("G_B",)
     model = I2VGAN.load_official(a.official, which=a.which, require=need)
@@ -260,7 +250,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="i2vgan", description="I2V-GAN: unpaired infrared-to-visible video translation.")
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train a model")
-    t.add_argument("--data", default="irvi-lite", help="'irvi-lite' (built-in synthetic clips), IRVI's release tree (single/, triplet/) or a folder with trainA/ trainB/")
+    t.add_argument("--data", default="world", help="'world' (the built-in synthetic world) or a folder in IRVI's layout (single/, triplet/; or trainA/ trainB/)")
     t.add_argument("--scene", default=None, help="one scene of a release tree, e.g. traffic (default: all scenes)")
     t.add_argument("--preset", default="i2vgan", choices=sorted(PRESETS), help="which losses (default: i2vgan, the paper's)")
     t.add_argument("--scale", default="tiny", choices=sorted(SCALES), help="tiny (CPU, 32 px) or paper (256 px, GPU)")
@@ -277,7 +267,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field, e.g. --set num_patches=128 (repeatable)")
     t.set_defaults(func=cmd_train)
     r = sub.add_parser("translate", help="translate an infrared video or folder of frames")
-    r.add_argument("--checkpoint", default=None, help="a checkpoint written by 'i2vgan train'")
+    r.add_argument("--checkpoint", default=None, help="a checkpoint written by 'i2vgan train', or the short name of a model shipped with i2vgan (see i2vgan/models/)")
     r.add_argument("--official", default=None, metavar="DIR", help="instead: a folder of the official release (<which>_net_G_B.pth, …)")
     r.add_argument("--which", default="latest", help="with --official: the checkpoint prefix (default: latest)")
     r.add_argument("--input", required=True, help="infrared video (.mp4/.avi/.mov/.gif) or folder of frames")
@@ -290,10 +280,10 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     r.set_defaults(func=cmd_translate)
     e = sub.add_parser("evaluate", help="score a model on paired test clips (PSNR, SSIM, FID, KID, E_warp, tOF)")
-    e.add_argument("--checkpoint", default=None, help="a checkpoint written by 'i2vgan train'")
+    e.add_argument("--checkpoint", default=None, help="a checkpoint written by 'i2vgan train', or the short name of a model shipped with i2vgan (see i2vgan/models/)")
     e.add_argument("--official", default=None, metavar="DIR", help="instead: a folder of the official release (<which>_net_G_B.pth, …)")
     e.add_argument("--which", default="latest", help="with --official: the checkpoint prefix (default: latest)")
-    e.add_argument("--data", default="irvi-lite", help="'irvi-lite', IRVI's release tree (single/<scene>/testA, testB) or a folder with testA/ testB/")
+    e.add_argument("--data", default="world", help="'world' (the built-in synthetic world) or a folder in IRVI's layout (single/<scene>/testA, testB; or testA/ testB/)")
     e.add_argument("--scene", default=None, help="one scene of a release tree, e.g. traffic (default: all scenes)")
     e.add_argument("--fuse-predictor", "--fuse", action="store_true", help="use the predictor fusion when translating")
     e.add_argument("--out", default=None, help="also save the table (.csv or .json)")
@@ -327,7 +317,7 @@ def parser() -> argparse.ArgumentParser:
     rp.add_argument("--steps", type=int, default=800, help="training steps of every run (default: 800, as the kept reproduction)")
     rp.add_argument("--scale", default="tiny", choices=sorted(SCALES), help="tiny (CPU, 32 px) or paper (256 px, GPU)")
     rp.add_argument("--workers", type=int, default=1, help="runs in parallel (separate processes, one thread each)")
-    rp.add_argument("--data", default="irvi-lite", help="'irvi-lite' (made in --out) or a folder with trainA/ trainB/ testA/ testB/")
+    rp.add_argument("--data", default="world", help="'world' (the built-in synthetic world, made in --out) or a folder in IRVI's layout")
     rp.add_argument("--size", type=int, default=None, help="frame size (default: the scale's)")
     rp.add_argument("--test-frames", type=int, default=None, help="score only the first N frames of each test clip")
     rp.add_argument("--vgg-weights", default="auto", help="auto | imagenet | random | path to a VGG-19 state dict")
@@ -345,6 +335,6 @@ def main(argv=None):
     for k in ("steps", "batch_size", "fps", "frames", "size"):
         if getattr(a, k, 1) is not None and getattr(a, k, 1) < 1: parser().exit(2, f"i2vgan: error: --{k.replace('_', '-')} must be ≥ 1\n")
     try: a.func(a)
-    except (FileNotFoundError, ValueError, KeyError, FloatingPointError) as e:
+    except (FileNotFoundError, FileExistsError, ValueError, KeyError, FloatingPointError) as e:
         msg = e.args[0] if e.args else str(e)
         parser().exit(2, f"i2vgan {a.command}: error: {msg}\n")

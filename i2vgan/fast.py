@@ -584,7 +584,7 @@ def train_from_args(a) -> Trainer:
                               **{"vgg_weights": a.vgg_weights, **schedule, **parse_overrides(getattr(a, "set", None) or [])})
     ckpts = sorted((Path(a.out) / "checkpoints").glob("step_*.pt"))
     if a.resume and ckpts: cfg = I2VGANConfig.from_dict({**load_checkpoint(ckpts[-1])["config"], **schedule})
-    with rank0_first(): root = data_root(a.data, cfg.size)     # IRVI-lite is written once, by rank 0
+    with rank0_first(): root = data_root(a.data, cfg.size)     # the built-in world is rendered once, by rank 0
     ds = irvi_dataset(root, "train", scene=getattr(a, "scene", None), **cfg.dataset_kwargs())
     trainer = make_trainer(I2VGAN(cfg), ds, a.out, batch_size=a.batch_size, ckpt_every=a.ckpt_every,
                            log_every=a.log_every, sample_every=a.sample_every, device=a.device,

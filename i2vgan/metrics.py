@@ -548,12 +548,9 @@ def irvi_clips(root, # IRVI's release tree (single/<scene>/testA, testB) or a fl
 def bench_metrics(n_frames:int=100, size:int=256, seed:int=0, # the clip scored
                   feature:nn.Module=None, # FID/KID features; default Inception if the weights are there, else skipped
                   verbose:bool=True) -> dict:
-    "Seconds to score one synthetic clip with each metric on this machine (flows once, then each metric)."
-    try:
-        from i2vgan.data import synthetic_clip, SCENES
-        ir, gt = synthetic_clip(SCENES[0], n_frames=n_frames, size=size, seed=seed)
-    except ImportError:
-        gt = _pan_clip(n_frames=n_frames, size=size, step=(0, 1)); ir = np.repeat((rgb2gray(gt) * 255).astype(np.uint8)[..., None], 3, -1)
+    "Seconds to score one traffic clip of the synthetic world with each metric on this machine (flows once, then each metric)."
+    from i2vgan.world import clip
+    ir, gt = clip("traffic", n_frames=n_frames, size=size, seed=seed)              # rendering is not timed
     rng = np.random.default_rng(seed)
     out = np.clip(gt * (1 + rng.uniform(-0.05, 0.05, (n_frames, 1, 1, 3))), 0, 255).astype(np.uint8)
     res, tic = {}, time.perf_counter

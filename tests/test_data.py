@@ -1,7 +1,8 @@
 "Bad input and real files on disk for i2vgan.data (pytest; each case writes its own files into tmp_path)."
 import numpy as np, pytest
 from PIL import Image
-from i2vgan.data import read_frames, write_video, write_strips, TripletDataset, irvi_dataset, synthetic_clip
+from i2vgan.data import read_frames, write_video, write_strips, TripletDataset, irvi_dataset
+from i2vgan.world import clip
 
 def frames(n=6, h=32, w=32, seed=0):
     "Smooth, distinct frames (gradients + moving square): what a lossy codec keeps well."
@@ -92,7 +93,7 @@ def test_mp4_odd_size_padded(tmp_path):
     assert read_frames(p).shape == (4, 34, 36, 3)
 
 def test_gif_round_trip(tmp_path):
-    ir, _ = synthetic_clip('rocket', 6, 32)
+    ir, _ = clip('traffic', 6, 32)
     g = read_frames(write_video(ir, tmp_path / 'ir.gif'))
     assert g.shape == (6, 32, 32, 3)
     assert np.abs(np.asarray(g).astype(int) - ir).max() <= 2

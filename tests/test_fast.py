@@ -107,9 +107,9 @@ def test_make_trainer(tmp_path, monkeypatch):
 
 
 def test_fast_translate_equals_translate():
-    from i2vgan.data import synthetic_clip
+    from i2vgan.world import clip
     m = I2VGAN(tiny_config("i2vgan", use_perceptual=False))
-    ir, _ = synthetic_clip("coffee", 6, 32, seed=1)
+    ir, _ = clip("monitoring", 6, 32, seed=1)
     for fuse in (False, True):
         for bs in (1, 4):
             assert np.array_equal(fast_translate(m, ir, fuse_predictor=fuse, batch_size=bs),
@@ -119,9 +119,9 @@ def test_fast_translate_equals_translate():
 
 def test_compiled_translation_equals_eager():
     "torch.compile'd generator and predictor (one compiled shape: the last batch is padded) translate as eagerly."
-    from i2vgan.data import synthetic_clip
+    from i2vgan.world import clip
     m = I2VGAN(tiny_config("i2vgan", use_perceptual=False))
-    ir, _ = synthetic_clip("coffee", 7, 32, seed=1)
+    ir, _ = clip("monitoring", 7, 32, seed=1)
     for fuse in (False, True):
         eager = fast_translate(m, ir, fuse_predictor=fuse, batch_size=4).astype(int)
         compiled = fast_translate(m, ir, fuse_predictor=fuse, batch_size=4, compile=True).astype(int)

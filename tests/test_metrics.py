@@ -129,9 +129,10 @@ def test_fid_without_weights_fails_fast(tmp_path, monkeypatch):
 
 
 def test_irvi_clips(tmp_path):
-    from i2vgan.data import make_irvi_lite, synthetic_clip, SCENES
-    make_irvi_lite(tmp_path, size=32, n_train=3, n_test=4, scenes=SCENES[:1])
+    from i2vgan.world import clip, make_world, layout_seeds
+    make_world(tmp_path, size=32, n_train=1, train_frames=3, n_test=1, test_frames=4, kinds=("traffic",))
     (name, ir, gt), = M.irvi_clips(tmp_path)
-    assert name == SCENES[0] and ir.shape == (4, 32, 32, 3)
-    assert np.array_equal(gt, synthetic_clip(SCENES[0], 4, 32, seed=3)[1])
+    seed = layout_seeds(0, "test", 1)[0]
+    assert name == f"traffic_{seed}" and ir.shape == (4, 32, 32, 3)          # one scene: no "<scene>/" prefix
+    assert np.array_equal(gt, clip("traffic", 4, 32, seed=seed)[1])
     with pytest.raises(FileNotFoundError, match='no testA/ folder'): M.irvi_clips(tmp_path / 'nothing')

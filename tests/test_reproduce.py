@@ -1,12 +1,14 @@
 """pytest checks of `i2vgan reproduce` (nbs/07_reproduction.ipynb, nbs/09_cli.ipynb): the command runs, writes
 its files, resumes without redoing finished runs, and refuses bad input with one line.
 
-Runs are tiny (32 px, 2 steps, 4 test frames per clip), so the file takes well under a minute on 2 cores."""
+Runs are tiny (32 px, 2 steps, 4 test frames per clip) and, but for the command's own test of the default data
+(the built-in world, rendered at 32 px), train on one small world rendered once for the module."""
 import json, subprocess, sys
 from pathlib import Path
 import pytest
 from i2vgan.cli import main
 from i2vgan.reproduce import ROWS, reproduce, summarize, load_results
+from i2vgan.world import make_world
 
 ARGS = ["--rows", "cycle-gan", "--seeds", "0", "--steps", "2", "--size", "32", "--test-frames", "4", "--device", "cpu"]
 
@@ -18,6 +20,12 @@ def cli(*args):
     return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=300)
 
 
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    "A small world: two layouts per domain and kind, one test clip per kind."
+    return str(make_world(tmp_path_factory.mktemp("data") / "world", size=32, n_train=2, train_frames=5, n_test=1, test_frames=4))
+
+
 def test_command_runs_and_resumes(tmp_path):
     out = tmp_path / "tmp"
     r = cli("reproduce", "--out", str(out), *ARGS)
@@ -25,9 +33,9 @@ def test_command_runs_and_resumes(tmp_path):
     res_path = out / "cycle-gan" / "seed0" / "results.json"
     res = json.loads(res_path.read_text())
     assert (res["row"], res["steps"], res["seed"], res["size"], res["vgg_weights"]) == ("cycle-gan", 2, 0, 32, "none")
-    assert {"PSNR", "SSIM", "E_warp", "tOF"} <= set(res["metrics"]) and res["test_frames"] == 16
+    assert {"PSNR", "SSIM", "E_warp", "tOF"} <= set(res["metrics"]) and res["test_frames"] == 4 * len(res["test_clips"]) == 24
     assert {"host", "cpu", "torch"} <= set(res["machine"]) and res["device"] == "cpu" and res["train_seconds"] > 0
-    for f in ("summary.json", "methods.gif", "curves.png", "irvi-lite/irvi_lite.json", "untrained/seed0/results.json",
+    for f in ("summary.json", "methods.gif", "curves.png", "world/world.json", "untrained/seed0/results.json",
               "infrared/seed0/results.json"): assert (out / f).exists(), f
     assert "Cycle-GAN" in r.stdout and "PSNR" in r.stdout
     stamp = res_path.stat().st_mtime_ns
@@ -36,8 +44,8 @@ def test_command_runs_and_resumes(tmp_path):
     assert "skipped" in r2.stdout and res_path.stat().st_mtime_ns == stamp
 
 
-def test_resume_adds_runs_and_redoes_on_request(tmp_path):
-    kw = dict(steps=2, size=32, test_frames=4, device="cpu", verbose=False)
+def test_resume_adds_runs_and_redoes_on_request(tmp_path, world):
+    kw = dict(steps=2, size=32, test_frames=4, device="cpu", verbose=False, data=world)
     reproduce(tmp_path, rows=["cycle-gan"], seeds=(0,), **kw)
     p0 = tmp_path / "cycle-gan" / "seed0" / "results.json"; stamp = p0.stat().st_mtime_ns
     s = reproduce(tmp_path, rows=["cycle-gan"], seeds=(0, 1), **kw)          # seed 0 reused, seed 1 new
@@ -53,9 +61,9 @@ def test_resume_adds_runs_and_redoes_on_request(tmp_path):
     assert [r["row"] for r in load_results(tmp_path, seeds=[0])] == ["infrared", "untrained", "cycle-gan"]
 
 
-def test_interrupted_run_continues_from_checkpoint(tmp_path):
+def test_interrupted_run_continues_from_checkpoint(tmp_path, world):
     "A run with a checkpoint but no results.json (killed before scoring) continues, not restarts."
-    kw = dict(steps=4, size=32, test_frames=4, device="cpu", verbose=False)
+    kw = dict(steps=4, size=32, test_frames=4, device="cpu", verbose=False, data=world)
     reproduce(tmp_path, rows=["cycle-gan"], seeds=(0,), **kw)
     run = tmp_path / "cycle-gan" / "seed0"
     full = json.loads((run / "results.json").read_text())["metrics"]
@@ -78,8 +86,8 @@ def test_bad_input_one_line(tmp_path, capsys, args, needle):
     assert e.value.code == 2 and needle in err and "Traceback" not in err and err.count("\n") == 1, err
 
 
-def test_other_settings_in_same_folder_refused(tmp_path):
-    kw = dict(size=32, test_frames=4, device="cpu", verbose=False)
+def test_other_settings_in_same_folder_refused(tmp_path, world):
+    kw = dict(size=32, test_frames=4, device="cpu", verbose=False, data=world)
     reproduce(tmp_path, rows=["cycle-gan"], seeds=(0,), steps=2, **kw)
     with pytest.raises(ValueError, match="another config"): reproduce(tmp_path, rows=["cycle-gan"], seeds=(0,), steps=3, **kw)
     with pytest.raises(FileNotFoundError, match="no results.json"): summarize(tmp_path / "empty")

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from i2vgan.data import make_irvi_lite, synthetic_clip, write_video, read_frames
+from i2vgan.data import write_video, read_frames
+from i2vgan.world import clip, make_world
 from i2vgan.train import load_checkpoint
 
 I2VGAN = [str(Path(sys.executable).with_name("i2vgan"))]   # the console script, as a user runs it
@@ -21,7 +22,7 @@ def cli(*args, timeout=300):
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
-    return make_irvi_lite(tmp_path_factory.mktemp("data") / "irvi-lite", size=32, n_train=12, n_test=8, seed=0)
+    return make_world(tmp_path_factory.mktemp("data") / "world", size=32, n_train=2, train_frames=6, n_test=1, test_frames=4)
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,7 @@ def test_train_writes_checkpoints_log_and_resumes(trained, root):
 
 
 def test_translate_mp4_side_by_side_with_and_without_fusion(trained, tmp_path):
-    ir, vis = synthetic_clip("coffee", n_frames=6, size=32, seed=3)
+    ir, vis = clip("monitoring", n_frames=6, size=32, seed=3)
     src = write_video(ir, tmp_path / "ir.mp4", fps=8)
     ckpt = sorted((trained / "checkpoints").glob("step_*.pt"))[-1]
     for extra in ([], ["--fuse-predictor"]):
@@ -57,10 +58,27 @@ def test_translate_mp4_side_by_side_with_and_without_fusion(trained, tmp_path):
     assert r.returncode == 0 and iio.imread(gif).shape[0] == 6, r.stderr
 
 
+def test_translate_by_shipped_model_name(trained, tmp_path, monkeypatch, capsys):
+    "--checkpoint takes the short name of a model in i2vgan/models/ (a throwaway folder here); an unknown name lists the shipped ones."
+    import i2vgan.cli as cli, i2vgan.train as train
+    st = load_checkpoint(sorted((trained / "checkpoints").glob("step_*.pt"))[-1])
+    models = tmp_path / "models"; models.mkdir()
+    torch.save({"config": st["config"], "model": st["model"]}, models / "tiny-test.pt")     # the shipped format
+    monkeypatch.setattr(train, "MODELS_DIR", models)
+    assert cli.shipped_models() == ["tiny-test"]
+    src = write_video(clip("traffic", n_frames=3, size=32)[0], tmp_path / "ir.gif")
+    cli.main(["translate", "--checkpoint", "tiny-test", "--input", str(src), "--output", str(tmp_path / "o.gif"), "--device", "cpu"])
+    assert read_frames(tmp_path / "o.gif").shape == (3, 32, 32, 3)
+    with pytest.raises(SystemExit) as e:
+        cli.main(["translate", "--checkpoint", "tiny-tset", "--input", str(src), "--output", str(tmp_path / "o.gif")])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "tiny-tset" in err and "shipped: tiny-test" in err and err.count("\n") == 1, err
+
+
 def test_bad_paths_and_unsafe_checkpoints_get_one_line(tmp_path, trained):
     import argparse   # any importable object that is not plain data: weights_only loading must refuse it
     torch.save({"config": {}, "model": argparse.Namespace(x=1)}, tmp_path / "evil.pt")
-    ir = write_video(synthetic_clip("rocket", n_frames=3, size=32)[0], tmp_path / "ir.gif")
+    ir = write_video(clip("traffic", n_frames=3, size=32)[0], tmp_path / "ir.gif")
     for args, needle in [(("translate", "--checkpoint", tmp_path / "evil.pt", "--input", ir, "--output", tmp_path / "o.mp4"), "refused"),
                          (("translate", "--checkpoint", tmp_path / "none.pt", "--input", ir, "--output", tmp_path / "o.mp4"), "none.pt"),
                          (("translate", "--checkpoint", tmp_path / "evil.pt", "--input", tmp_path / "no.mp4", "--output", tmp_path / "o.mp4"), "no.mp4"),
