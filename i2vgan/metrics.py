@@ -323,7 +323,7 @@ def fid(real, # real (visible) frames: uint8 (N,H,W,3), a list of frames or a li
         feature:nn.Module=None, # custom extractor uint8 (B,3,H,W) → (B,d); default Inception-v3 2048-d pool
         batch_size:int=32, **weights_kw, # `inception_extractor` arguments: weights, download, timeout, antialias
        ) -> float:
-    "Raw FID (torchmetrics) between the two frame sets — not the paper's scale (see DESIGN.md item 6)."
+    "Raw FID (torchmetrics) between the two frame sets, on the standard scale (the paper's values look like FID/100)."
     return _fid_features(frame_features(real, feature, batch_size, 'real', **weights_kw),
                          frame_features(fake, feature, batch_size, 'fake', **weights_kw))
 
