@@ -9,7 +9,7 @@ import torch
 torch.set_num_threads(1)
 warnings.filterwarnings("ignore", message=".*RANDOM VGG-19.*")
 
-from i2vgan.core import I2VGAN, I2VGANConfig
+from i2vgan.core import I2VGAN, I2VGANConfig, PAPER_LAYERS
 from i2vgan.train import Trainer
 from i2vgan.fast import (FastStep, FastTrainer, check_equivalence, compare_steps, worst, fast_generator_step,
                          fast_translate, bench_training, bench_translate, make_trainer, tiny_config, random_batch)
@@ -32,6 +32,16 @@ def test_fast_step_equals_reference_float64(preset):
     err = compare_steps(m, random_batch(m.config, B=2, seed=7), seed=7, dtype=torch.float64)
     assert max(err["G grads"].values()) < 1e-8 and max(err["D grads"].values()) < 1e-8, err
     assert max(err["loss"].values()) < 1e-6, err
+
+
+@pytest.mark.parametrize("preset", ["i2vgan", "i2vgan-official"])
+def test_fast_step_equals_reference_paper_layers(preset):
+    "The paper's layer sets (five VGG layers relu1_1 … relu5_1, five PatchNCE taps 0, 4, 8, 12, 16, six ResNet blocks) at 32 px, ngf 8."
+    m = I2VGAN(tiny_config(preset, n_blocks=6, vgg_layers=PAPER_LAYERS, nce_layers=(0, 4, 8, 12, 16)))
+    assert m.config.vgg_layers == PAPER_LAYERS and len(m.F_X.channels) == 5
+    for B, seed in ((1, 0), (2, 3)):
+        rep = check_equivalence(m, random_batch(m.config, B=B, seed=seed), seed=seed)
+        assert rep["fast vs reference"] < 1e-5 or rep["fast vs float64"] <= 2 * max(rep["reference vs float64"], 1e-5), rep
 
 
 def test_patch_positions_follow_the_seed():
