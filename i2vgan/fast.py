@@ -19,9 +19,9 @@ from .train import Trainer, ImagePool, linear_decay, load_checkpoint, run_order
 # %% auto #0
 __all__ = ['tiny_config', 'random_batch', 'FastStep', 'fast_generator_step', 'fast_discriminator_step', 'compare_steps', 'worst',
            'check_equivalence', 'FastTrainer', 'fast_train_step', 'fast_save', 'DistributedTrainer', 'make_trainer',
-           'rank0_first', 'train_from_args', 'main_ddp', 'fast_translate', 'device_name', 'bench_training',
-           'format_table', 'bench_translate', 'translate_summary', 'bench', 'equivalence_check', 'profile_step',
-           'sync_check', 'profile_translate', 'gpu_check']
+           'rank0_first', 'fast_translate', 'device_name', 'bench_training', 'format_table', 'bench_translate',
+           'translate_summary', 'bench', 'equivalence_check', 'profile_step', 'sync_check', 'profile_translate',
+           'gpu_check']
 
 # %% ../nbs/08_fast.ipynb #534d9392
 def tiny_config(preset="i2vgan", **kw):
@@ -574,37 +574,6 @@ def rank0_first():
     if dist.get_rank() != 0: dist.barrier()
     yield
     if dist.get_rank() == 0: dist.barrier()
-
-def train_from_args(a) -> Trainer:
-    "`i2vgan train`'s work from its parsed options, with `make_trainer` (data-parallel when launched by torchrun)."
-    from i2vgan.cli import data_root, parse_overrides
-    from i2vgan.data import irvi_dataset
-    schedule = {"n_steps": a.steps // 2, "n_steps_decay": a.steps - a.steps // 2}
-    cfg = I2VGANConfig.preset(a.preset, a.scale, seed=a.seed,          # --set overrides --vgg-weights and the schedule
-                              **{"vgg_weights": a.vgg_weights, **schedule, **parse_overrides(getattr(a, "set", None) or [])})
-    ckpts = sorted((Path(a.out) / "checkpoints").glob("step_*.pt"))
-    if a.resume and ckpts: cfg = I2VGANConfig.from_dict({**load_checkpoint(ckpts[-1])["config"], **schedule})
-    with rank0_first(): root = data_root(a.data, cfg.size)     # the built-in world is rendered once, by rank 0
-    ds = irvi_dataset(root, "train", scene=getattr(a, "scene", None), **cfg.dataset_kwargs())
-    trainer = make_trainer(I2VGAN(cfg), ds, a.out, batch_size=a.batch_size, ckpt_every=a.ckpt_every,
-                           log_every=a.log_every, sample_every=a.sample_every, device=a.device,
-                           **({"compile": True} if getattr(a, "compile", False) else {}))
-    trainer.fit(a.steps, resume=a.resume)
-    if getattr(trainer, "is_main", True):
-        world = dist.get_world_size() if dist.is_initialized() else 1
-        print(f"trained {trainer.step} steps ({trainer.step / max(trainer.elapsed, 1e-9):.2f} steps/s, "
-              f"{world} process(es), {type(trainer).__name__}); VGG weights: {trainer.model.weights_used}; "
-              f"checkpoint: {trainer.last_checkpoint()}")
-    if dist.is_initialized(): dist.barrier(); dist.destroy_process_group()
-    return trainer
-
-def main_ddp(argv=None):
-    "`python -m i2vgan.fast [i2vgan train options]` — e.g. under `torchrun --nproc_per_node N`."
-    from i2vgan.cli import parser
-    argv = sys.argv[1:] if argv is None else list(argv)
-    train_from_args(parser().parse_args(["train", *argv]))
-
-if __name__ == "__main__" and "__file__" in globals(): main_ddp()   # python -m i2vgan.fast (not in a notebook)
 
 # %% ../nbs/08_fast.ipynb #d8958eef
 @torch.no_grad()
