@@ -127,7 +127,7 @@ def cmd_bench(a):
         from i2vgan.metrics import bench_metrics
         bench_metrics(n_frames=a.frames, size=a.size or 256)
         return
-    from i2vgan.fast import bench, gpu_check
+    from i2vgan.bench import bench, gpu_check
     try: sizes = tuple(int(s) for s in a.batch_sizes.split(","))
     except ValueError: raise ValueError(f"--batch-sizes {a.batch_sizes!r}: expected comma-separated integers, e.g. 1,8,32") from None
     if not sizes or min(sizes) < 1: raise ValueError(f"--batch-sizes {a.batch_sizes!r}: expected integers ≥ 1")
@@ -337,7 +337,7 @@ def _bench_args(sub):
     b = sub.add_parser("bench", help="benchmarks that print timings")
     b.add_argument("what", choices=["metrics", "train", "translate", "all"],
                    help="metrics: seconds per metric for one clip; train: steps/s and peak memory, reference vs fast step; "
-                        "translate: frames/s by batch size; all: train + translate (on CUDA: the full GPU check of notebook 08)")
+                        "translate: frames/s by batch size; all: train + translate (on CUDA: the full GPU check of appendix B, notebook 11)")
     b.add_argument("--frames", type=int, default=100, help="clip length (metrics)")
     b.add_argument("--size", type=int, default=None, help="frame size (default: 256 for metrics, the scale's otherwise)")
     b.add_argument("--scale", default=None, choices=sorted(SCALES), help="train/translate: paper (default on CUDA) or tiny (default on the CPU)")
