@@ -199,26 +199,23 @@ def _nce_losses(pairs:list, tau:float) -> list:
     return out
 
 # %% ../nbs/08_fast.ipynb #bc87bfab
-def fast_generator_step(step:FastStep|I2VGAN, # a `FastStep` (or a model, wrapped on the fly)
-                        batch:dict, # TripletDataset batch: A0…A2 infrared, B0…B2 visible, on the model's device
-                       ) -> tuple:
-    "What `I2VGAN.generator_step` returns — (total, terms, detached fakes) — from batched calls."
-    if isinstance(step, I2VGAN): step = FastStep(step)
-    m, c = step.model, step.model.config
-    x, y = _triplets(batch)
-    B, dev = x[0].shape[0], x[0].device
-    need2 = c.use_recycle or c.use_ins or c.use_exs or c.d_sees_predictions
-    need_pred, idt, nce = c.use_recurrent or c.d_sees_predictions, c.use_identity, step.nce
-    src_of = {"X": x, "Y": y}
+def _stage_translate(step:FastStep, x:list, y:list, B:int) -> dict:
+    "1. G_Y on [y_t, y_t+1 (identity)] + [x_t, x_t+1 (translate)] + [x_t+2 (encode only)]; G_X likewise."
+    idt, nce = step.model.config.use_identity, step.nce
     o = {"X": {}, "Y": {}}
-    # 1. G_Y on [y_t, y_t+1 (identity)] + [x_t, x_t+1 (translate)] + [x_t+2 (encode only)]; G_X likewise
     for src, G, s, t in (("X", "G_Y", x, y), ("Y", "G_X", y, x)):
         rows = ([t[0], t[1]] if idt else []) + [s[0], s[1]] + ([s[2]] if nce else [])
         out, taps = step.gen(G, torch.cat(rows), (4 if idt else 2) * B)
         if idt: o[src]["same"], out = out[:2 * B], out[2 * B:]
         o[src]["fake0"], o[src]["fake1"] = out[:B], out[B:2 * B]
         o[src]["real_feats"] = [f[(2 * B if idt else 0):].detach() for f in taps]   # x_t, x_t+1, x_t+2: keys
-    # 2. P_Y on [(ỹ_t, ỹ_t+1) of X→Y] + [(y_t, y_t+1) of Y→X]; P_X likewise
+    return o
+
+def _stage_predict(step:FastStep, o:dict, x:list, y:list, B:int):
+    "2. P_Y on [(ỹ_t, ỹ_t+1) of X→Y] + [(y_t, y_t+1) of Y→X]; P_X likewise. Adds fake2 and pred2 to `o`."
+    c, src_of = step.model.config, {"X": x, "Y": y}
+    need2 = c.use_recycle or c.use_ins or c.use_exs or c.d_sees_predictions
+    need_pred = c.use_recurrent or c.d_sees_predictions
     for P, src, other in (("P_Y", "X", "Y"), ("P_X", "Y", "X")):
         a = ([o[src]["fake0"]] if need2 else []) + ([src_of[other][0]] if need_pred else [])
         b = ([o[src]["fake1"]] if need2 else []) + ([src_of[other][1]] if need_pred else [])
@@ -226,20 +223,30 @@ def fast_generator_step(step:FastStep|I2VGAN, # a `FastStep` (or a model, wrappe
         p = step.predict(P, torch.cat(a), torch.cat(b))
         if need2: o[src]["fake2"], p = p[:B], p[B:]
         if need_pred: o[other]["pred2"] = p
-    # 3. G_X on [ỹ_t, ỹ_t+1, ỹ_t+2 of X→Y (reconstruct)] + [x̃_t, x̃_t+1, x̃_t+2 of Y→X (encode only)]; G_Y likewise
+
+def _stage_reconstruct(step:FastStep, o:dict, B:int):
+    "3. G_X on [ỹ_t, ỹ_t+1, ỹ_t+2 of X→Y (reconstruct)] + [x̃_t, x̃_t+1, x̃_t+2 of Y→X (encode only)]; G_Y likewise."
+    c = step.model.config
     for G, src, other in (("G_X", "X", "Y"), ("G_Y", "Y", "X")):
         rec = [o[src]["fake0"], o[src]["fake1"]] + ([o[src]["fake2"]] if c.use_recycle else [])
-        enc = [o[other]["fake0"], o[other]["fake1"], o[other]["fake2"]] if nce else []
+        enc = [o[other]["fake0"], o[other]["fake1"], o[other]["fake2"]] if step.nce else []
         out, taps = step.gen(G, torch.cat(rec + enc), len(rec) * B)
         o[src]["rec0"], o[src]["rec1"] = out[:B], out[B:2 * B]
         if c.use_recycle: o[src]["rec2"] = out[2 * B:]
         o[other]["fake_feats"] = [f[len(rec) * B:] for f in taps]
-    # 4. the discriminators on all fakes of a direction at once
+
+# %% ../nbs/08_fast.ipynb #52810eeb
+def _stage_adversarial(step:FastStep, o:dict) -> dict:
+    "4. Each discriminator on all fakes of its direction at once: the sum of the per-fake adversarial terms."
     adv = {}
     for src, D in (("X", "D_Y"), ("Y", "D_X")):
         fakes = [o[src][f"fake{i}"] for i in range(3) if f"fake{i}" in o[src]]
-        adv[src] = _adv(step.nets[D](torch.cat(fakes)), len(fakes), True, c.gan_mode).sum()
-    # 5. reconstruction terms: L1 per pair, perceptual for all pairs of both directions in two VGG calls
+        adv[src] = _adv(step.nets[D](torch.cat(fakes)), len(fakes), True, step.model.config.gan_mode).sum()
+    return adv
+
+def _stage_reconstruction(step:FastStep, o:dict, x:list, y:list) -> dict:
+    "5. Reconstruction terms: L1 per pair, perceptual for all pairs of both directions in two VGG calls."
+    c, src_of = step.model.config, {"X": x, "Y": y}
     recon, gens, reals, which = {}, [], [], []
     for d, src in enumerate(("X", "Y")):
         s, names = src_of[src], ["rec0", "rec1"] + (["pred2"] if c.use_recurrent else []) + (["rec2"] if c.use_recycle else [])
@@ -253,33 +260,42 @@ def fast_generator_step(step:FastStep|I2VGAN, # a `FastStep` (or a model, wrappe
         k = 0
         for src in ("X", "Y"):
             for name in recon[src]: recon[src][name] = recon[src][name] + pcp[k]; k += 1
-    # 6. PatchNCE: positions drawn in the reference's order, then every (query, key) pair in one bmm
-    nce_val = {}
-    if nce:
-        ids, draws = {}, []
-        for src in ("X", "Y"):
-            hws = [f.shape[-2] * f.shape[-1] for f in o[src]["real_feats"]]
-            keys = ([(src, "exs", i) for i in range(3)] if c.use_exs else []) + ([(src, "ins")] if c.use_ins else [])
-            for key in keys:
-                ids[key] = [_draw_ids(hw, c.num_patches) for hw in hws]; draws += ids[key]
-        flat = _to_device(torch.cat(draws), dev).split([len(d) for d in draws])
-        it = iter(flat)
-        ids = {key: [next(it) for _ in v] for key, v in ids.items()}
-        pairs = {src: _nce_pairs(step, o[src]["real_feats"], o[src]["fake_feats"], ids, src) for src in ("X", "Y")}
-        allp = pairs["X"] + pairs["Y"]
-        vals = _nce_losses(allp, c.tau)
-        L = len(step.layers)
-        for src in ("X", "Y"):
-            got = {}
-            for (kind, li, _, _), v in zip(pairs[src], vals[:len(pairs[src])]): got[(kind, li)] = v
-            vals = vals[len(pairs[src]):]
-            if c.use_exs:
-                nce_val[("exs", src)] = sum(sum(got[(("exs", i), li)] for li in range(L)) / L for i in range(3))
-            if c.use_ins:
-                prof = {w: torch.stack([got[((w, 1), li)] for li in range(L)]) /
-                           torch.stack([got[((w, 0), li)] for li in range(L)]) for w in ("real", "fake")}
-                nce_val[("ins", src)] = 1 - F.cosine_similarity(prof["real"].detach(), prof["fake"], dim=0)
-    # 7. the terms, named and ordered as in `direction_terms`
+    return recon
+
+# %% ../nbs/08_fast.ipynb #b3a79a48
+def _stage_positions(step:FastStep, o:dict, dev) -> dict:
+    "6a. PatchNCE positions, drawn in the reference's order, copied to `dev` in one transfer."
+    c, ids, draws = step.model.config, {}, []
+    for src in ("X", "Y"):
+        hws = [f.shape[-2] * f.shape[-1] for f in o[src]["real_feats"]]
+        keys = ([(src, "exs", i) for i in range(3)] if c.use_exs else []) + ([(src, "ins")] if c.use_ins else [])
+        for key in keys:
+            ids[key] = [_draw_ids(hw, c.num_patches) for hw in hws]; draws += ids[key]
+    it = iter(_to_device(torch.cat(draws), dev).split([len(d) for d in draws]))
+    return {key: [next(it) for _ in v] for key, v in ids.items()}
+
+def _stage_patchnce(step:FastStep, o:dict, dev) -> dict:
+    "6b. Every (query, key) pair of eqs. (12) and (14) in one `bmm`: the external and internal similarity values."
+    c, nce_val = step.model.config, {}
+    ids = _stage_positions(step, o, dev)
+    pairs = {src: _nce_pairs(step, o[src]["real_feats"], o[src]["fake_feats"], ids, src) for src in ("X", "Y")}
+    vals = _nce_losses(pairs["X"] + pairs["Y"], c.tau)
+    L = len(step.layers)
+    for src in ("X", "Y"):
+        got = {}
+        for (kind, li, _, _), v in zip(pairs[src], vals[:len(pairs[src])]): got[(kind, li)] = v
+        vals = vals[len(pairs[src]):]
+        if c.use_exs:
+            nce_val[("exs", src)] = sum(sum(got[(("exs", i), li)] for li in range(L)) / L for i in range(3))
+        if c.use_ins:
+            prof = {w: torch.stack([got[((w, 1), li)] for li in range(L)]) /
+                       torch.stack([got[((w, 0), li)] for li in range(L)]) for w in ("real", "fake")}
+            nce_val[("ins", src)] = 1 - F.cosine_similarity(prof["real"].detach(), prof["fake"], dim=0)
+    return nce_val
+
+# %% ../nbs/08_fast.ipynb #056e272d
+def _stage_terms(c:I2VGANConfig, o:dict, adv:dict, recon:dict, nce_val:dict, x:list, y:list) -> dict:
+    "7. The weighted terms, named and ordered as `direction_terms` names and orders them."
     terms = {}
     for src, tgt in (("X", y), ("Y", x)):
         terms[f"adv_{src}"] = adv[src]
@@ -288,9 +304,25 @@ def fast_generator_step(step:FastStep|I2VGAN, # a `FastStep` (or a model, wrappe
         if c.use_recycle: terms[f"rcyc_{src}"] = c.lambda_rcyc * recon[src]["rec2"]
         if c.use_exs: terms[f"exs_{src}"] = c.lambda_exs * nce_val[("exs", src)]
         if c.use_ins: terms[f"ins_{src}"] = c.lambda_ins * nce_val[("ins", src)]
-        if idt:
+        if c.use_identity:
             t2 = torch.cat(tgt[:2])
             terms[f"idt_{src}"] = c.lambda_idt * c.lambda_cyc * F.l1_loss(o[src]["same"].float(), t2.float()) * 2
+    return terms
+
+def fast_generator_step(step:FastStep|I2VGAN, # a `FastStep` (or a model, wrapped on the fly)
+                        batch:dict, # TripletDataset batch: A0…A2 infrared, B0…B2 visible, on the model's device
+                       ) -> tuple:
+    "What `I2VGAN.generator_step` returns — (total, terms, detached fakes) — from batched calls."
+    if isinstance(step, I2VGAN): step = FastStep(step)
+    x, y = _triplets(batch)
+    B = x[0].shape[0]
+    o = _stage_translate(step, x, y, B)                    # 1. translations (and identities), encoder taps
+    _stage_predict(step, o, x, y, B)                       # 2. predictions
+    _stage_reconstruct(step, o, B)                         # 3. reconstructions, encoded translations
+    adv = _stage_adversarial(step, o)                      # 4. adversarial terms
+    recon = _stage_reconstruction(step, o, x, y)           # 5. L1 + perceptual
+    nce_val = _stage_patchnce(step, o, x[0].device) if step.nce else {}   # 6. PatchNCE
+    terms = _stage_terms(step.model.config, o, adv, recon, nce_val, x, y)  # 7. the weighted terms
     fakes = {src: {k: o[src][k].detach() for k in ("fake0", "fake1", "fake2", "pred2") if k in o[src]}
              for src in ("X", "Y")}
     return sum(terms.values()), terms, fakes
