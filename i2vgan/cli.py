@@ -14,8 +14,8 @@ from .train import Trainer, load_checkpoint, read_log, plot_losses, load_trained
 
 # %% auto #0
 __all__ = ['DEMO_WORLD', 'DEMO_COLUMNS', 'world_root', 'data_root', 'load_model', 'write_comparison', 'parse_overrides',
-           'cmd_train', 'cmd_translate', 'cmd_evaluate', 'cmd_bench', 'paired_lut', 'demo_outputs', 'run_demo',
-           'cmd_demo', 'cmd_reproduce', 'parser', 'main']
+           'train_from_args', 'cmd_train', 'cmd_translate', 'cmd_evaluate', 'cmd_bench', 'paired_lut', 'demo_outputs',
+           'run_demo', 'cmd_demo', 'cmd_reproduce', 'parser', 'main']
 
 # %% ../nbs/09_cli.ipynb #08662308
 def world_root(cache=None, # folder of the rendered world (default: ~/.cache/i2vgan/world-<size>)
@@ -71,11 +71,35 @@ def parse_overrides(pairs:list) -> dict:
         out[k] = val
     return out
 
+def train_from_args(a) -> Trainer:
+    "`i2vgan train`'s work from its parsed options, with `make_trainer` (data-parallel when launched by torchrun)."
+    import torch.distributed as dist
+    from i2vgan.data import irvi_dataset
+    from i2vgan.fast import make_trainer, rank0_first
+    schedule = {"n_steps": a.steps // 2, "n_steps_decay": a.steps - a.steps // 2}
+    cfg = I2VGANConfig.preset(a.preset, a.scale, seed=a.seed,          # --set overrides --vgg-weights and the schedule
+                              **{"vgg_weights": a.vgg_weights, **schedule, **parse_overrides(getattr(a, "set", None) or [])})
+    ckpts = sorted((Path(a.out) / "checkpoints").glob("step_*.pt"))
+    if a.resume and ckpts: cfg = I2VGANConfig.from_dict({**load_checkpoint(ckpts[-1])["config"], **schedule})
+    with rank0_first(): root = data_root(a.data, cfg.size)     # the built-in world is rendered once, by rank 0
+    ds = irvi_dataset(root, "train", scene=getattr(a, "scene", None), **cfg.dataset_kwargs())
+    trainer = make_trainer(I2VGAN(cfg), ds, a.out, batch_size=a.batch_size, ckpt_every=a.ckpt_every,
+                           log_every=a.log_every, sample_every=a.sample_every, device=a.device,
+                           **({"compile": True} if getattr(a, "compile", False) else {}))
+    trainer.fit(a.steps, resume=a.resume)
+    if getattr(trainer, "is_main", True):
+        world = dist.get_world_size() if dist.is_initialized() else 1
+        print(f"trained {trainer.step} steps ({trainer.step / max(trainer.elapsed, 1e-9):.2f} steps/s, "
+              f"{world} process(es), {type(trainer).__name__}); VGG weights: {trainer.model.weights_used}; "
+              f"checkpoint: {trainer.last_checkpoint()}")
+    if dist.is_initialized(): dist.barrier(); dist.destroy_process_group()
+    return trainer
+
 def cmd_train(a):
     "Train (data-parallel when launched by torchrun; the fast step on CUDA, the reference step on the CPU)."
-    from i2vgan.fast import train_from_args
     train_from_args(a)
 
+# %% ../nbs/09_cli.ipynb #3d2c5964
 def cmd_translate(a):
     from i2vgan.data import read_frames
     inp = Path(a.input)
@@ -103,7 +127,7 @@ def cmd_bench(a):
         from i2vgan.metrics import bench_metrics
         bench_metrics(n_frames=a.frames, size=a.size or 256)
         return
-    from i2vgan.fast import bench, gpu_check
+    from i2vgan.bench import bench, gpu_check
     try: sizes = tuple(int(s) for s in a.batch_sizes.split(","))
     except ValueError: raise ValueError(f"--batch-sizes {a.batch_sizes!r}: expected comma-separated integers, e.g. 1,8,32") from None
     if not sizes or min(sizes) < 1: raise ValueError(f"--batch-sizes {a.batch_sizes!r}: expected integers ≥ 1")
@@ -246,9 +270,8 @@ def cmd_reproduce(a):
         print(f"\nwrote {gif}, {out / 'curves.png'}, {out / 'summary.json'}")
 
 # %% ../nbs/09_cli.ipynb #33cf1679
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="i2vgan", description="I2V-GAN: unpaired infrared-to-visible video translation.")
-    sub = p.add_subparsers(dest="command", required=True)
+def _train_args(sub):
+    "`i2vgan train`: data, preset, schedule, checkpoints and config overrides."
     t = sub.add_parser("train", help="train a model")
     t.add_argument("--data", default="world", help="'world' (the built-in synthetic world) or a folder in IRVI's layout (single/, triplet/; or trainA/ trainB/)")
     t.add_argument("--scene", default=None, help="one scene of a release tree, e.g. traffic (default: all scenes)")
@@ -266,10 +289,17 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field, e.g. --set num_patches=128 (repeatable)")
     t.set_defaults(func=cmd_train)
+
+def _model_args(p):
+    "--checkpoint, --official and --which: the options that name a model (`load_model`)."
+    p.add_argument("--checkpoint", default=None, help="a checkpoint written by 'i2vgan train', or the short name of a model shipped with i2vgan (see i2vgan/models/)")
+    p.add_argument("--official", default=None, metavar="DIR", help="instead: a folder of the official release (<which>_net_G_B.pth, …)")
+    p.add_argument("--which", default="latest", help="with --official: the checkpoint prefix (default: latest)")
+
+def _translate_args(sub):
+    "`i2vgan translate`: a model, an infrared clip in, a video out."
     r = sub.add_parser("translate", help="translate an infrared video or folder of frames")
-    r.add_argument("--checkpoint", default=None, help="a checkpoint written by 'i2vgan train', or the short name of a model shipped with i2vgan (see i2vgan/models/)")
-    r.add_argument("--official", default=None, metavar="DIR", help="instead: a folder of the official release (<which>_net_G_B.pth, …)")
-    r.add_argument("--which", default="latest", help="with --official: the checkpoint prefix (default: latest)")
+    _model_args(r)
     r.add_argument("--input", required=True, help="infrared video (.mp4/.avi/.mov/.gif) or folder of frames")
     r.add_argument("--output", required=True, help="output video: .mp4 or .gif")
     r.add_argument("--side-by-side", action="store_true", help="write infrared | translation (| ground truth)")
@@ -279,16 +309,21 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--fps", type=int, default=8, help="frames per second of the output")
     r.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     r.set_defaults(func=cmd_translate)
+
+def _evaluate_args(sub):
+    "`i2vgan evaluate`: a model scored on paired test clips."
     e = sub.add_parser("evaluate", help="score a model on paired test clips (PSNR, SSIM, FID, KID, E_warp, tOF)")
-    e.add_argument("--checkpoint", default=None, help="a checkpoint written by 'i2vgan train', or the short name of a model shipped with i2vgan (see i2vgan/models/)")
-    e.add_argument("--official", default=None, metavar="DIR", help="instead: a folder of the official release (<which>_net_G_B.pth, …)")
-    e.add_argument("--which", default="latest", help="with --official: the checkpoint prefix (default: latest)")
+    _model_args(e)
     e.add_argument("--data", default="world", help="'world' (the built-in synthetic world) or a folder in IRVI's layout (single/<scene>/testA, testB; or testA/ testB/)")
     e.add_argument("--scene", default=None, help="one scene of a release tree, e.g. traffic (default: all scenes)")
     e.add_argument("--fuse-predictor", "--fuse", action="store_true", help="use the predictor fusion when translating")
     e.add_argument("--out", default=None, help="also save the table (.csv or .json)")
     e.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     e.set_defaults(func=cmd_evaluate)
+
+# %% ../nbs/09_cli.ipynb #22a95cd3
+def _demo_args(sub):
+    "`i2vgan demo`: the tiny CPU demo."
     d = sub.add_parser("demo", help="train a tiny I2V-GAN on the synthetic world on the CPU, translate unseen clips, score, write videos")
     d.add_argument("--out", default="outputs/demo", help="output folder")
     d.add_argument("--steps", type=int, default=2000, help="training steps")
@@ -296,10 +331,13 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=0, help="random seed")
     d.add_argument("--no-assets", action="store_true", help="don't copy the GIF, stills, plot and metrics to assets/")
     d.set_defaults(func=cmd_demo)
+
+def _bench_args(sub):
+    "`i2vgan bench`: timings."
     b = sub.add_parser("bench", help="benchmarks that print timings")
     b.add_argument("what", choices=["metrics", "train", "translate", "all"],
                    help="metrics: seconds per metric for one clip; train: steps/s and peak memory, reference vs fast step; "
-                        "translate: frames/s by batch size; all: train + translate (on CUDA: the full GPU check of notebook 08)")
+                        "translate: frames/s by batch size; all: train + translate (on CUDA: the full GPU check of appendix B, notebook 11)")
     b.add_argument("--frames", type=int, default=100, help="clip length (metrics)")
     b.add_argument("--size", type=int, default=None, help="frame size (default: 256 for metrics, the scale's otherwise)")
     b.add_argument("--scale", default=None, choices=sorted(SCALES), help="train/translate: paper (default on CUDA) or tiny (default on the CPU)")
@@ -309,6 +347,9 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--out", default=None, help="all (CUDA): also write gpu_check.json to this folder")
     b.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     b.set_defaults(func=cmd_bench)
+
+def _reproduce_args(sub):
+    "`i2vgan reproduce`: the methods and ablations over seeds."
     from i2vgan.reproduce import ROWS
     rp = sub.add_parser("reproduce", help="Cycle-GAN vs Recycle-GAN vs I2V-GAN and Table 5's ablations, same data/steps/seeds, scored")
     rp.add_argument("--out", default="outputs/reproduction", help="folder for the runs, summary.json, methods.gif and curves.png")
@@ -327,6 +368,13 @@ def parser() -> argparse.ArgumentParser:
     rp.add_argument("--reference-trainer", action="store_true", help="train with the readable Trainer instead of FastTrainer (same math)")
     rp.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     rp.set_defaults(func=cmd_reproduce)
+
+# %% ../nbs/09_cli.ipynb #9c21c46b
+def parser() -> argparse.ArgumentParser:
+    "The `i2vgan` command line: one subparser per command."
+    p = argparse.ArgumentParser(prog="i2vgan", description="I2V-GAN: unpaired infrared-to-visible video translation.")
+    sub = p.add_subparsers(dest="command", required=True)
+    for add in (_train_args, _translate_args, _evaluate_args, _demo_args, _bench_args, _reproduce_args): add(sub)
     return p
 
 def main(argv=None):
@@ -338,3 +386,5 @@ def main(argv=None):
     except (FileNotFoundError, FileExistsError, ValueError, KeyError, FloatingPointError) as e:
         msg = e.args[0] if e.args else str(e)
         parser().exit(2, f"i2vgan {a.command}: error: {msg}\n")
+
+if __name__ == "__main__" and "__file__" in globals(): main()   # python -m i2vgan.cli, e.g. under torchrun (not in a notebook)

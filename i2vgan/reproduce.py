@@ -123,6 +123,37 @@ def world_data(out_dir, size:int=64, workers:int=1) -> Path:
     return make_world(Path(out_dir) / "world", size=size, seed=0, workers=workers)
 
 # %% ../nbs/07_reproduction.ipynb #6225a243
+def _config_mismatch(path, want:dict, have:dict) -> ValueError:
+    "The error for a results.json made with another config than `want`."
+    return ValueError(f"{path} was made with another config (differs in {sorted(k for k in want if have.get(k) != want[k])}); "
+                      f"use another out_dir or resume=False to redo it")
+
+def _train_row(row:str, cfg:I2VGANConfig, data:Path, run_dir:Path, seed:int, steps:int, log_every:int, device, fast:bool):
+    "The model of one (row, seed) — trained, or untrained for a reference row — its trainer (None) and steps, seconds."
+    from i2vgan.train import Trainer
+    from i2vgan.data import irvi_dataset
+    if row in REFERENCES:
+        model = I2VGAN(dataclasses.replace(cfg, use_perceptual=False)).to(device); model.config = cfg
+        return model, None, 0, 0.0
+    model = I2VGAN(cfg)
+    if fast: from i2vgan.fast import FastTrainer as Trainer
+    trainer = Trainer(model, irvi_dataset(data, "train", size=cfg.size, seed=seed), run_dir, log_every=log_every,
+                      sample_every=0, ckpt_every=max(1, steps // 4), keep=1, device=device, progress=False)
+    trainer.fit(steps, resume=True)
+    return model, trainer, trainer.step, trainer.elapsed
+
+def _score_row(row:str, model:I2VGAN, data:Path, run_dir:Path, test_frames:int|None) -> tuple:
+    "Translate every test clip (the infrared row copies it), save the translations, score them: (clips, table, seconds, notes)."
+    from i2vgan.metrics import evaluate, irvi_clips
+    t0 = time.perf_counter()
+    clips = irvi_clips(data, max_frames=test_frames)
+    outs = {name: ir.copy() if row == "infrared" else model.translate(ir) for name, ir, _ in clips}
+    np.savez_compressed(run_dir / "translations.npz", **outs)
+    fid_w, why = _fid_weights()
+    metrics = ("psnr", "ssim", "e_warp", "tof") + (("fid", "kid") if fid_w else ())
+    table = evaluate(outs, clips, metrics=metrics, weights=fid_w, download=False)
+    return clips, table, time.perf_counter() - t0, table.notes + ([f"FID/KID not computed: {why}."] if why else [])
+
 def run_one(row:str, # a key of `ROWS`
             seed:int, # the run's seed
             out_dir, # the reproduction's folder: the run goes to out_dir/<row>/seed<seed>/
@@ -137,44 +168,21 @@ def run_one(row:str, # a key of `ROWS`
             fast:bool=True, # train with `FastTrainer` (08_fast: the same losses and gradients, batched) or the reference `Trainer`
            ) -> dict:
     "Train, translate and score one (row, seed); write and return its results.json. Reference rows train nothing."
-    from i2vgan.train import Trainer
-    from i2vgan.data import irvi_dataset
-    from i2vgan.metrics import evaluate, irvi_clips
     from i2vgan.networks import default_device
     run_dir = Path(out_dir) / row / f"seed{seed}"
     res_path = run_dir / "results.json"
     cfg = row_config(row, seed, steps, scale, size, vgg_weights=vgg_weights)
     if res_path.exists() and resume:
         res = json.loads(res_path.read_text())
-        if res.get("config") != cfg.to_dict():
-            diff = sorted(k for k in cfg.to_dict() if res.get("config", {}).get(k) != cfg.to_dict()[k])
-            raise ValueError(f"{res_path} was made with another config (differs in {diff}); "
-                             f"use another out_dir or resume=False to redo it")
+        if res.get("config") != cfg.to_dict(): raise _config_mismatch(res_path, cfg.to_dict(), res.get("config", {}))
         return {**res, "skipped": True}
     if not resume and run_dir.exists(): shutil.rmtree(run_dir)
     if threads: torch.set_num_threads(threads)
     device = torch.device(device) if device is not None else default_device()
     data = Path(data)
-    if row in REFERENCES:
-        model = I2VGAN(dataclasses.replace(cfg, use_perceptual=False)).to(device); model.config = cfg
-        trained, elapsed = 0, 0.0
-    else:
-        model = I2VGAN(cfg)
-        if fast: from i2vgan.fast import FastTrainer as Trainer
-        trainer = Trainer(model, irvi_dataset(data, "train", size=cfg.size, seed=seed), run_dir, log_every=log_every,
-                          sample_every=0, ckpt_every=max(1, steps // 4), keep=1, device=device, progress=False)
-        trainer.fit(steps, resume=True)
-        trained, elapsed = trainer.step, trainer.elapsed
+    model, trainer, trained, elapsed = _train_row(row, cfg, data, run_dir, seed, steps, log_every, device, fast)
     run_dir.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    clips = irvi_clips(data, max_frames=test_frames)
-    outs = {name: ir.copy() if row == "infrared" else model.translate(ir) for name, ir, _ in clips}
-    np.savez_compressed(run_dir / "translations.npz", **outs)
-    fid_w, why = _fid_weights()
-    metrics = ("psnr", "ssim", "e_warp", "tof") + (("fid", "kid") if fid_w else ())
-    table = evaluate(outs, clips, metrics=metrics, weights=fid_w, download=False)
-    test_s = time.perf_counter() - t0
-    notes = table.notes + ([f"FID/KID not computed: {why}."] if why else [])
+    clips, table, test_s, notes = _score_row(row, model, data, run_dir, test_frames)
     res = dict(row=row, label=LABELS[row], preset=ROWS.get(row, (None,))[0], overrides=ROWS.get(row, (None, {}))[1], seed=seed,
                steps=trained, scale=scale, size=cfg.size, train_seconds=round(elapsed, 2),
                seconds_per_step=round(elapsed / max(trained, 1), 4), test_seconds=round(test_s, 2),
@@ -269,6 +277,55 @@ def _line(k, n, r) -> str:
     return (f"{head} {r['steps']} steps in {r['train_seconds']:.0f} s ({r['seconds_per_step']:.3f} s/step) "
             f"+ test {r['test_seconds']:.0f} s;  {m}")
 
+def _checked(rows, references:bool, seeds, steps, workers, scale, test_frames, size) -> tuple:
+    "`reproduce`'s arguments checked: (rows with the reference rows first, seeds)."
+    rows = list(ROWS) if rows is None else list(rows)
+    bad = [r for r in rows if r not in ROWS and r not in REFERENCES]
+    if bad or not rows: raise ValueError(f"rows: unknown {bad or 'none given'}; expected some of {list(ROWS) + list(REFERENCES)}")
+    if references: rows = [r for r in REFERENCES if r not in rows] + rows
+    seeds = list(seeds)
+    if not seeds or not all(isinstance(s, int) and s >= 0 for s in seeds): raise ValueError(f"seeds={seeds!r}: expected ints ≥ 0")
+    if not isinstance(steps, int) or steps < 1: raise ValueError(f"steps={steps!r}: expected an int ≥ 1")
+    if not isinstance(workers, int) or workers < 1: raise ValueError(f"workers={workers!r}: expected an int ≥ 1")
+    if scale not in SCALES: raise ValueError(f"scale={scale!r}: expected one of {sorted(SCALES)}")
+    if test_frames is not None and test_frames < 2: raise ValueError(f"test_frames={test_frames!r}: expected ≥ 2 (E_warp and tOF need 2 frames)")
+    if size is not None and size < 16: raise ValueError(f"size={size!r}: expected ≥ 16 px")
+    return rows, seeds
+
+def _training_data(out:Path, data:str, px:int, workers:int) -> Path:
+    "The built-in world rendered in out/world at `px`, or `data` checked to be in IRVI's layout."
+    if data == "world": return world_data(out, px, workers=workers)
+    from i2vgan.data import irvi_folders
+    root = Path(data)
+    try: irvi_folders(root, "train"); irvi_folders(root, "test")
+    except FileNotFoundError as e: raise FileNotFoundError(f"data={str(data)!r}: expected 'world' or a folder in IRVI's layout ({e})") from None
+    return root
+
+def _refuse_other_configs(out:Path, rows:list, seeds:list, steps, scale, size, vgg_weights):
+    "Refuse other settings in the same folder before training anything."
+    for r in rows:
+        for sd in seeds:
+            p = out / r / f"seed{sd}" / "results.json"
+            if p.exists():
+                want, have = row_config(r, sd, steps, scale, size, vgg_weights=vgg_weights).to_dict(), json.loads(p.read_text()).get("config", {})
+                if want != have: raise _config_mismatch(p, want, have)
+
+def _run_jobs(jobs:list, workers:int, resume:bool, out:Path, say) -> list:
+    "Every job's results, finished runs reloaded here, the others in `workers` processes (or here, for one)."
+    results = []
+    done = lambda kw: resume and (out / kw["row"] / f"seed{kw['seed']}" / "results.json").exists()
+    todo = [kw for kw in jobs if not done(kw)] if workers > 1 else jobs     # finished runs are reloaded here, not in workers
+    for kw in (kw for kw in jobs if workers > 1 and done(kw)): results.append(_job(kw)); say(_line(len(results), len(jobs), results[-1]))
+    if workers == 1 or len(todo) <= 1:
+        for kw in todo: results.append(_job(kw)); say(_line(len(results), len(jobs), results[-1]))
+    else:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+        with ProcessPoolExecutor(min(workers, len(todo)), mp_context=mp.get_context("spawn")) as ex:
+            futs = [ex.submit(_job, kw) for kw in todo]
+            for f in as_completed(futs): results.append(f.result()); say(_line(len(results), len(jobs), results[-1]))
+    return results
+
 def reproduce(out_dir="outputs/reproduction", # where everything goes: world/, <row>/seed<k>/, summary.json
               rows=None, # keys of `ROWS` (default: all), or of `REFERENCES`
               references:bool=True, # also score the reference rows (infrared copied, untrained G) for each seed
@@ -287,51 +344,18 @@ def reproduce(out_dir="outputs/reproduction", # where everything goes: world/, <
               verbose:bool=True, # print a line per finished run
              ) -> SummaryTable:
     "Train and score every (row, seed) with identical data, steps and sizes; write summary.json; return mean ± std per row."
-    rows = list(ROWS) if rows is None else list(rows)
-    bad = [r for r in rows if r not in ROWS and r not in REFERENCES]
-    if bad or not rows: raise ValueError(f"rows: unknown {bad or 'none given'}; expected some of {list(ROWS) + list(REFERENCES)}")
-    if references: rows = [r for r in REFERENCES if r not in rows] + rows
-    seeds = list(seeds)
-    if not seeds or not all(isinstance(s, int) and s >= 0 for s in seeds): raise ValueError(f"seeds={seeds!r}: expected ints ≥ 0")
-    if not isinstance(steps, int) or steps < 1: raise ValueError(f"steps={steps!r}: expected an int ≥ 1")
-    if not isinstance(workers, int) or workers < 1: raise ValueError(f"workers={workers!r}: expected an int ≥ 1")
-    if scale not in SCALES: raise ValueError(f"scale={scale!r}: expected one of {sorted(SCALES)}")
-    if test_frames is not None and test_frames < 2: raise ValueError(f"test_frames={test_frames!r}: expected ≥ 2 (E_warp and tOF need 2 frames)")
-    if size is not None and size < 16: raise ValueError(f"size={size!r}: expected ≥ 16 px")
+    rows, seeds = _checked(rows, references, seeds, steps, workers, scale, test_frames, size)
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     px = size or SCALES[scale]["size"]
-    if data == "world": root = world_data(out, px, workers=workers)
-    else:
-        from i2vgan.data import irvi_folders
-        root = Path(data)
-        try: irvi_folders(root, "train"); irvi_folders(root, "test")
-        except FileNotFoundError as e: raise FileNotFoundError(f"data={str(data)!r}: expected 'world' or a folder in IRVI's layout ({e})") from None
-    for r in rows:                                # refuse other settings in the same folder before training anything
-        for sd in seeds:
-            p = out / r / f"seed{sd}" / "results.json"
-            if resume and p.exists():
-                want, have = row_config(r, sd, steps, scale, size, vgg_weights=vgg_weights).to_dict(), json.loads(p.read_text()).get("config", {})
-                if want != have:
-                    raise ValueError(f"{p} was made with another config (differs in {sorted(k for k in want if have.get(k) != want[k])}); "
-                                     f"use another out_dir or resume=False to redo it")
+    root = _training_data(out, data, px, workers)
+    if resume: _refuse_other_configs(out, rows, seeds, steps, scale, size, vgg_weights)
     jobs = [dict(row=r, seed=s, out_dir=str(out), data=str(root), steps=steps, scale=scale, size=size, resume=resume,
                  test_frames=test_frames, vgg_weights=vgg_weights, device=device, threads=1 if workers > 1 else threads, fast=fast)
             for s in seeds for r in sorted(rows, key=_cost, reverse=True)]
     say = (lambda s: print(s, flush=True)) if verbose else (lambda s: None)
     say(f"reproduce: {len(rows)} rows × {len(seeds)} seeds = {len(jobs)} runs of {steps} steps, scale {scale} "
         f"({px} px), {workers} worker(s), into {out}")
-    results = []
-    done = lambda kw: resume and (out / kw["row"] / f"seed{kw['seed']}" / "results.json").exists()
-    todo = [kw for kw in jobs if not done(kw)] if workers > 1 else jobs     # finished runs are reloaded here, not in workers
-    for kw in (kw for kw in jobs if workers > 1 and done(kw)): results.append(_job(kw)); say(_line(len(results), len(jobs), results[-1]))
-    if workers == 1 or len(todo) <= 1:
-        for kw in todo: results.append(_job(kw)); say(_line(len(results), len(jobs), results[-1]))
-    else:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-        with ProcessPoolExecutor(min(workers, len(todo)), mp_context=mp.get_context("spawn")) as ex:
-            futs = [ex.submit(_job, kw) for kw in todo]
-            for f in as_completed(futs): results.append(f.result()); say(_line(len(results), len(jobs), results[-1]))
+    results = _run_jobs(jobs, workers, resume, out, say)
     summary = summarize(out, rows, seeds)
     summary.save(out / "summary.json")
     failed = [r for r in results if "error" in r]

@@ -1,5 +1,5 @@
 """The fast path (i2vgan.fast) on the CPU: same losses and gradients as the reference step, the fast trainer's
-loop (log, resume, NaN), fast_translate == translate, the benchmarks and `i2vgan bench`."""
+loop (log, resume, NaN), fast_translate == translate; and its benchmarks (i2vgan.bench) and `i2vgan bench`."""
 import json, math, tempfile, time, warnings
 from pathlib import Path
 import numpy as np
@@ -12,7 +12,8 @@ warnings.filterwarnings("ignore", message=".*RANDOM VGG-19.*")
 from i2vgan.core import I2VGAN, I2VGANConfig, PAPER_LAYERS
 from i2vgan.train import Trainer
 from i2vgan.fast import (FastStep, FastTrainer, check_equivalence, compare_steps, worst, fast_generator_step,
-                         fast_translate, bench_training, bench_translate, make_trainer, tiny_config, random_batch)
+                         fast_translate, make_trainer, tiny_config, random_batch)
+from i2vgan.bench import bench_training, bench_translate
 
 PRESETS = ["cycle-gan", "recycle-gan", "i2vgan", "i2vgan-official"]
 
@@ -146,7 +147,7 @@ def test_benches_on_cpu():
         assert r["finite"] and r["steps/s"] > 0 and r["peak GB"] is None
     rows = bench_translate((1, 2), frames=4, device="cpu", scale="tiny", **small)
     assert len(rows) == 5 and all(r["frames/s"] > 0 for r in rows)
-    from i2vgan.fast import profile_translate
+    from i2vgan.bench import profile_translate
     p = profile_translate(batch_size=2, calls=1, device="cpu", scale="tiny", **small)
     assert p["batch"] == 2 and p["frames/s"] > 0 and any("conv" in r["operator"] for r in p["top"][:3])
 
@@ -162,18 +163,18 @@ def test_cli_bench(capsys):
 
 def test_gpu_check_records_a_failing_part_and_runs_the_rest(tmp_path, monkeypatch, capsys):
     "On a lent GPU every minute counts: one broken part must not cost the others (a dry run at tiny scale)."
-    import i2vgan.fast as fast
+    import i2vgan.bench as bench
     def broken(*a, **k): raise RuntimeError("CUDA error: simulated")
-    monkeypatch.setattr(fast, "bench_translate", broken)
-    monkeypatch.setattr(fast, "equivalence_check", lambda: {"i2vgan seed 0": 2e-7})
+    monkeypatch.setattr(bench, "bench_translate", broken)
+    monkeypatch.setattr(bench, "equivalence_check", lambda: {"i2vgan seed 0": 2e-7})
     prof = {"device": "a GPU", "wall s/step": 0.2, "busy s/step": 0.1, "busy fraction": 0.5, "batch": 64,
             "top": [{"kernel": "conv", "ms/step": 50.0, "share": 0.5, "calls/step": 2}]}
-    monkeypatch.setattr(fast, "profile_step", lambda scale: prof)
-    monkeypatch.setattr(fast, "profile_translate", lambda scale: prof)
-    monkeypatch.setattr(fast, "sync_check", lambda scale: {"syncs in the step": 0, "steps": 3})
-    monkeypatch.setattr(fast, "bench_training", lambda scale, steps, fast=True, **k: {
+    monkeypatch.setattr(bench, "profile_step", lambda scale: prof)
+    monkeypatch.setattr(bench, "profile_translate", lambda scale: prof)
+    monkeypatch.setattr(bench, "sync_check", lambda scale: {"syncs in the step": 0, "steps": 3})
+    monkeypatch.setattr(bench, "bench_training", lambda scale, steps, fast=True, **k: {
         "step": "fast" if fast else "reference", "steps/s": 8.0 if fast else 2.0, "s/step": 0.1, "peak GB": 9.0})
-    res = fast.gpu_check(budget_s=60, out=tmp_path, scale="tiny", compile=False)
+    res = bench.gpu_check(budget_s=60, out=tmp_path, scale="tiny", compile=False)
     assert res["translate"] == {"error": "RuntimeError: CUDA error: simulated"}
     assert [r["step"] for r in res["train"]] == ["reference", "fast"] and res["equivalence ok"] is True
     assert res["summary"]["target ≥ 7 steps/s at ≤ 10 GB"] is True and res["summary"]["speed-up over the reference step"] == 4
@@ -186,15 +187,15 @@ def test_gpu_check_records_a_failing_part_and_runs_the_rest(tmp_path, monkeypatc
 
 
 def test_gpu_check_stops_starting_parts_when_the_budget_is_spent(tmp_path, monkeypatch):
-    import i2vgan.fast as fast
-    monkeypatch.setattr(fast, "bench_training", lambda scale, steps, fast=True, **k: time.sleep(0.3) or {
+    import i2vgan.bench as bench
+    monkeypatch.setattr(bench, "bench_training", lambda scale, steps, fast=True, **k: time.sleep(0.3) or {
         "step": "fast" if fast else "reference", "steps/s": 1.0, "s/step": 1.0, "peak GB": None})
-    res = fast.gpu_check(budget_s=0.5, out=tmp_path, scale="tiny", compile=False)
+    res = bench.gpu_check(budget_s=0.5, out=tmp_path, scale="tiny", compile=False)
     assert "train" in res and not any(k in res for k in ("translate", "equivalence", "profile"))
 
 
 def test_sync_check_needs_cuda():
-    from i2vgan.fast import sync_check
+    from i2vgan.bench import sync_check
     assert "skipped" in sync_check(device="cpu")
 
 
