@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_bench.ipynb #20e2026e
 from __future__ import annotations
-import contextlib, gc, json, math, subprocess, sys, tempfile, time, warnings
+import contextlib, gc, json, math, os, subprocess, sys, tempfile, time, warnings
 from pathlib import Path
 import torch
 from .networks import default_device
@@ -188,6 +188,7 @@ def _profile(fn, steps:int, dev, top:int) -> dict:
     from torch.profiler import profile, ProfilerActivity
     from torch.autograd import DeviceType
     cuda = dev.type == "cuda"
+    if not cuda: os.environ.setdefault("KINETO_LOG_LEVEL", "5")   # else the profiler logs "gpuGetDeviceCount failed" without a GPU
     _sync(dev)
     with profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])) as prof:
         t0 = time.perf_counter()
