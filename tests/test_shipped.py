@@ -9,7 +9,7 @@ from i2vgan.train import load_trained, shipped_models
 from i2vgan.world import make_layout, render_clip
 
 MODELS = Path(__file__).resolve().parent.parent / "i2vgan" / "models"
-NAME = "world-tiny-64"
+NAME = "traffic-tiny-64"
 
 
 @pytest.fixture(scope="module")
