@@ -28,8 +28,9 @@ def test_shipped_model_reproduces_its_recorded_metric(card):
     "Render the card's first test clip again, translate it with the shipped model: the recorded PSNR/SSIM come back."
     torch.set_num_threads(1)
     model = load_trained(NAME, device="cpu")
-    clip_name = card["test_clips"][0]                         # "<kind>/<kind>_<layout seed>"
-    kind, seed = clip_name.split("/")[0], int(clip_name.rsplit("_", 1)[1])
+    clip_name = card["test_clips"][0]                         # "[<scene>/]<kind>_<layout seed>", as make_world names it
+    kind, seed = clip_name.split("/")[-1].rsplit("_", 1)
+    seed = int(seed)
     n, size = card["world"]["test_frames"], card["world"]["size"]
     c = render_clip(make_layout(kind, seed, n), n, size)
     out = model.translate(c["ir"])
