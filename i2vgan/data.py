@@ -132,6 +132,7 @@ class FrameView(FrameSequence):
     @property
     def triplets(self): return getattr(self.base, 'triplets', False)
 
+# %% ../nbs/00_data.ipynb #1a48859b
 class ArrayFrames(FrameSequence):
     "In-memory frames (a T×H×W×C uint8 array or a list of frames) as a frame sequence."
     def __init__(self, frames, channels=3, name='array'):
