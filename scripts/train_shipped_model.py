@@ -35,11 +35,14 @@ def score(model, root) -> dict:
     return {"mean": mean, "per_clip": per_clip}
 
 
-def median_rate(run) -> float:
-    "Median training speed over the log's intervals (steps/s): robust to a pause, unlike total steps / total time."
+def log_rates(run) -> dict:
+    "From the log: the median training speed (steps/s) and the seconds lost to stalls (intervals over 10× the median)."
     rows = [json.loads(l) for l in (Path(run) / "log.jsonl").read_text().splitlines() if l.strip()]
-    rates = [(b["step"] - a["step"]) / (b["time"] - a["time"]) for a, b in zip(rows, rows[1:]) if b["time"] > a["time"]]
-    return round(float(np.median(rates)), 3) if rates else float("nan")
+    pairs = [(b["step"] - a["step"], b["time"] - a["time"]) for a, b in zip(rows, rows[1:]) if b["time"] > a["time"]]
+    if not pairs: return {}
+    per_step = float(np.median([dt / n for n, dt in pairs]))
+    stalled = sum(dt - n * per_step for n, dt in pairs if dt > 10 * n * per_step)
+    return {"median_steps_per_second": round(1 / per_step, 3), "stalled_seconds": round(stalled, 1)}
 
 
 def main():
@@ -65,7 +68,7 @@ def main():
     card = dict(name=NAME, file=ckpt.name, size_mb=round(ckpt.stat().st_size / 1e6, 2),
                 command=f"python scripts/train_shipped_model.py --steps {a.steps} --threads {a.threads}",
                 preset="i2vgan", scale="tiny", frame_size=cfg.size, steps=a.steps, world={**WORLD, "kinds": list(WORLD["kinds"])},
-                train_seconds=round(trainer.elapsed, 1), median_steps_per_second=median_rate(out / "run"),
+                train_seconds=round(trainer.elapsed, 1), **log_rates(out / "run"),
                 machine=f"{platform.machine()} CPU, {torch.get_num_threads()} torch threads", device="cpu",
                 torch=torch.__version__, date=time.strftime("%Y-%m-%d"), vgg_weights=model.weights_used,
                 test_clips=[name for name, _, _ in irvi_clips(root)], metrics=metrics["mean"],
