@@ -271,6 +271,15 @@ LISTEN_JS = """() => {
 
 KERNEL_ERR = re.compile(r'Traceback \(most recent call last\)|Exception in comm_msg|Error in observer')
 
+def settled_box(locator, tries=20):
+    "The element's bounding box once two reads 0.25 s apart agree (the layout has stopped moving)."
+    prev = None
+    for _ in range(tries):
+        box = locator.bounding_box()
+        if box == prev: return box
+        prev = box; time.sleep(0.25)
+    return prev
+
 def check_viewer(page, wait=20, selector=VIEWER):
     """Find the rendered viewer, drag its slider, require a different image and no error from the callback.
     Returns a screenshot of the whole widget (slider, toggle, frames) after the move."""
@@ -288,11 +297,15 @@ def check_viewer(page, wait=20, selector=VIEWER):
     viewer.scroll_into_view_if_needed()
     time.sleep(0.5)
     before, value0, err0 = viewer.screenshot(), readout(), len(stderr_outputs())
-    # drag the handle (a learner's mouse) to a quarter of the track away from where it is
-    h, t = handle.bounding_box(), track.bounding_box()
-    x0, y = h['x'] + h['width']/2, h['y'] + h['height']/2
-    x1 = t['x'] + t['width'] * (0.75 if x0 < t['x'] + t['width']/2 else 0.25)
-    page.mouse.move(x0, y); page.mouse.down(); page.mouse.move(x1, y, steps=8); page.mouse.up()
+    for attempt in range(3):   # the page may still be laying out (a big image arriving moves the slider): settle, drag
+        handle.scroll_into_view_if_needed()   # a tall image can leave the slider above the viewport's top
+        h, t = settled_box(handle), settled_box(track)
+        # drag the handle (a learner's mouse) to a quarter of the track away from where it is
+        x0, y = h['x'] + h['width']/2, h['y'] + h['height']/2
+        x1 = t['x'] + t['width'] * (0.75 if x0 < t['x'] + t['width']/2 else 0.25)
+        page.mouse.move(x0, y); page.mouse.down(); page.mouse.move(x1, y, steps=8); page.mouse.up()
+        time.sleep(0.5)
+        if readout() != value0: break
     deadline, after = time.time() + wait, before
     while time.time() < deadline:
         time.sleep(0.5)
