@@ -361,6 +361,13 @@ def _shape(sd, key, path, what):
     if key not in sd: raise ValueError(f"{path}: has no {key!r}; expected {what}")
     return tuple(sd[key].shape)
 
+def _first_of(folder:Path, which:str, names:tuple):
+    "The first of the release's files `names` that exists, as (path, state dict); (None, None) if none does."
+    for name in names:
+        p = folder / f"{which}_net_{name}.pth"
+        if p.exists(): return p, _read_official(p)
+    return None, None
+
 def official_sizes(folder, # a folder of the official release
                    which:str="latest", # checkpoint prefix
                   ) -> dict: # config fields read off the files' shapes
@@ -381,29 +388,20 @@ def official_sizes(folder, # a folder of the official release
     vis = _shape(g, f"model.{last}.weight", path, w)[0]
     kw.update(ngf=ngf, n_blocks=len(blocks), ir_channels=ir, vis_channels=vis,
               upsample="antialiased" if any(key.endswith(".filt") for key in g) else "transposed")
-    for name in ("P_B", "P_A"):
-        p = folder / f"{which}_net_{name}.pth"
-        if p.exists():
-            sd = _read_official(p)
-            kw["npf"] = _shape(sd, "model.model.0.weight", p, "a U-Net predictor (CycleGAN's UnetGenerator layout)")[0]
-            kw["unet_downs"] = 2 + max(sum(1 for i in range(len(s) - 2) if s[i:i + 3] == ["model", "3", "model"])
-                                       for s in (key.split(".") for key in sd))
-            break
-    for name in ("D_B", "D_A"):
-        p = folder / f"{which}_net_{name}.pth"
-        if p.exists():
-            sd = _read_official(p)
-            kw["ndf"] = _shape(sd, "model.0.weight", p, "a PatchGAN discriminator (NLayerDiscriminator layout)")[0]
-            kw["n_layers_d"] = sum(1 for key in sd if key.endswith(".weight") and sd[key].dim() == 4) - 2
-            break
-    for name in ("F_A", "F_B"):
-        p = folder / f"{which}_net_{name}.pth"
-        if p.exists():
-            sd = _read_official(p)
-            kw["mlp_units"] = _shape(sd, "mlp_0.0.weight", p, "PatchNCE MLPs named mlp_0, mlp_1, …")[0]
-            n = len({key.split(".")[0] for key in sd if key.startswith("mlp_")})
-            if n != 5: kw["nce_layers"] = (0, 4, 8, 12, 16)[:n]   # the default's first n layers (their channels are checked on loading)
-            break
+    p, sd = _first_of(folder, which, ("P_B", "P_A"))
+    if sd is not None:
+        kw["npf"] = _shape(sd, "model.model.0.weight", p, "a U-Net predictor (CycleGAN's UnetGenerator layout)")[0]
+        kw["unet_downs"] = 2 + max(sum(1 for i in range(len(s) - 2) if s[i:i + 3] == ["model", "3", "model"])
+                                   for s in (key.split(".") for key in sd))
+    p, sd = _first_of(folder, which, ("D_B", "D_A"))
+    if sd is not None:
+        kw["ndf"] = _shape(sd, "model.0.weight", p, "a PatchGAN discriminator (NLayerDiscriminator layout)")[0]
+        kw["n_layers_d"] = sum(1 for key in sd if key.endswith(".weight") and sd[key].dim() == 4) - 2
+    p, sd = _first_of(folder, which, ("F_A", "F_B"))
+    if sd is not None:
+        kw["mlp_units"] = _shape(sd, "mlp_0.0.weight", p, "PatchNCE MLPs named mlp_0, mlp_1, …")[0]
+        n = len({key.split(".")[0] for key in sd if key.startswith("mlp_")})
+        if n != 5: kw["nce_layers"] = (0, 4, 8, 12, 16)[:n]   # the default's first n layers (their channels are checked on loading)
     return kw
 
 def _fit(net:nn.Module, sd:dict, path:Path, what:str):
