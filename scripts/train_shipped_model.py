@@ -8,7 +8,7 @@ CPU), trained for longer on three times as many layouts. It resumes from its las
 checkpoint when run again with the same --out. At the end it scores the world's unseen test clips, saves an
 inference checkpoint (config and weights, no optimiser state) and writes the card beside it.
 """
-import argparse, json, platform, shutil, time
+import argparse, json, platform, time
 from pathlib import Path
 import numpy as np
 import torch

@@ -1,7 +1,6 @@
 """The model that ships with i2vgan loads by its short name and reproduces what its card recorded."""
 import json, subprocess, sys
 from pathlib import Path
-import numpy as np
 import pytest, torch
 
 from i2vgan.metrics import psnr, ssim
