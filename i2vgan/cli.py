@@ -258,8 +258,9 @@ def cmd_demo(a):
 def cmd_reproduce(a):
     import matplotlib.pyplot as plt
     from i2vgan.reproduce import reproduce, orderings, comparison_gif, plot_curves
-    summary = reproduce(a.out, rows=a.rows, seeds=tuple(a.seeds), steps=a.steps, scale=a.scale, workers=a.workers,
-                        data=a.data, resume=not a.no_resume, size=a.size, test_frames=a.test_frames,
+    summary = reproduce(a.out, rows=a.rows, seeds=tuple(a.seeds), main_seeds=tuple(a.main_seeds), steps=a.steps, scale=a.scale,
+                        workers=a.workers, data=a.data, resume=not a.no_resume, size=a.size or None,
+                        n_layers_d=a.d_layers or None, test_frames=a.test_frames,
                         vgg_weights=a.vgg_weights, device=a.device, references=not a.no_references,
                         fast=not a.reference_trainer)
     print(); print(summary)
@@ -351,16 +352,19 @@ def _bench_args(sub):
 
 def _reproduce_args(sub):
     "`i2vgan reproduce`: the methods and ablations over seeds."
-    from i2vgan.reproduce import ROWS
+    from i2vgan.reproduce import ROWS, MAIN_ROWS
     rp = sub.add_parser("reproduce", help="Cycle-GAN vs Recycle-GAN vs I2V-GAN and Table 5's ablations, same data/steps/seeds, scored")
     rp.add_argument("--out", default="outputs/reproduction", help="folder for the runs, summary.json, methods.gif and curves.png")
     rp.add_argument("--rows", nargs="+", default=None, metavar="ROW", help="rows to run (default: all): " + ", ".join(ROWS))
     rp.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="one run per seed and row (default: 0 1 2)")
+    rp.add_argument("--main-seeds", nargs="*", type=int, default=[3, 4],
+                    help="more seeds for the main rows (" + ", ".join(MAIN_ROWS) + ") and the references (default: 3 4)")
     rp.add_argument("--steps", type=int, default=800, help="training steps of every run (default: 800, as the kept reproduction)")
     rp.add_argument("--scale", default="tiny", choices=sorted(SCALES), help="tiny (CPU, 32 px) or paper (256 px, GPU)")
     rp.add_argument("--workers", type=int, default=1, help="runs in parallel (separate processes, one thread each)")
     rp.add_argument("--data", default="world", help="'world' (the built-in synthetic world, made in --out) or a folder in IRVI's layout")
-    rp.add_argument("--size", type=int, default=None, help="frame size (default: the scale's)")
+    rp.add_argument("--size", type=int, default=64, help="frame size (default: 64; 0: the scale's)")
+    rp.add_argument("--d-layers", type=int, default=3, help="PatchGAN layers (default: 3, a 70-px patch; 0: the scale's)")
     rp.add_argument("--test-frames", type=int, default=None, help="score only the first N frames of each test clip")
     rp.add_argument("--vgg-weights", default="auto", help="auto | imagenet | random | path to a VGG-19 state dict")
     rp.add_argument("--no-resume", action="store_true", help="redo runs that have finished (default: skip them)")

@@ -13,10 +13,11 @@ from .core import I2VGAN, I2VGANConfig, PRESETS, SCALES
 from .metrics import MetricTable, _FMT
 
 # %% auto #0
-__all__ = ['PAPER_COLUMNS', 'PAPER_TABLE5', 'LABELS', 'ROWS', 'REFERENCES', 'SWITCHES', 'HIGHER', 'CLAIMS', 'SHORT',
-           'paper_table', 'row_config', 'loss_terms', 'machine_info', 'world_data', 'run_one', 'SummaryTable',
-           'load_results', 'summarize', 'reproduce', 'compare', 'paper_holds', 'orderings', 'verdict_lines',
-           'plot_curves', 'comparison_frames', 'comparison_gif']
+__all__ = ['PAPER_COLUMNS', 'PAPER_TABLE5', 'LABELS', 'ROWS', 'MAIN_ROWS', 'REFERENCES', 'SWITCHES', 'REPRO_WORLD', 'HIGHER',
+           'CLAIMS', 'SHORT', 'paper_table', 'row_config', 'loss_terms', 'machine_info', 'world_data', 'run_one',
+           'SummaryTable', 'load_results', 'summarize', 'reproduce', 'detectable', 'compare', 'paper_holds',
+           'orderings', 'claims_table', 'verdict_lines', 'plot_curves', 'comparison_frames', 'comparison_gif',
+           'keep_results']
 
 # %% ../nbs/07_reproduction.ipynb #b4e852aa
 PAPER_COLUMNS = ("Flower", "Traffic", "Monitoring-all")
@@ -66,6 +67,7 @@ ROWS = {   # row name → (preset, config overrides)
     "i2vgan":          ("i2vgan", {}),
     "i2vgan-official": ("i2vgan-official", {}),
 }
+MAIN_ROWS = ("cycle-gan", "recycle-gan", "i2vgan", "i2vgan-official")   # the methods (the others: one loss switched)
 REFERENCES = {   # rows that train nothing: where "no learning" lands on each metric
     "infrared":  "the infrared input copied as the output (no translation)",
     "untrained": "G_Y at its initial weights (step 0; the same start as every row of that seed)",
@@ -77,6 +79,7 @@ def row_config(row:str, # a key of `ROWS` (or of `REFERENCES`: the cycle-gan con
                steps:int=800, # total steps: half at the initial learning rate, half decaying to 0 (as `i2vgan train`)
                scale:str="tiny", # "tiny" (CPU) or "paper"
                size:int|None=None, # frame size (default: the scale's); the U-Net depth is capped at log2(size)
+               n_layers_d:int|None=None, # PatchGAN depth (default: the scale's; 3 = 70-px patches, a whole 64-px frame)
                **overrides) -> I2VGANConfig: # more config fields, the same for every row (e.g. vgg_weights)
     "The config of one run: the row's preset and switches, the shared schedule, seed and sizes."
     if row not in ROWS and row not in REFERENCES: raise ValueError(f"row {row!r} unknown; expected one of {list(ROWS) + list(REFERENCES)}")
@@ -84,6 +87,7 @@ def row_config(row:str, # a key of `ROWS` (or of `REFERENCES`: the cycle-gan con
     if row in REFERENCES: steps = 1
     preset, sw = ROWS.get(row, ("cycle-gan", {}))
     kw = dict(seed=seed, n_steps=steps // 2, n_steps_decay=steps - steps // 2, **overrides)
+    if n_layers_d is not None: kw["n_layers_d"] = n_layers_d
     if size is not None:
         kw["size"] = size
         downs = SCALES[scale]["unet_downs"] if "unet_downs" not in kw else kw["unet_downs"]
@@ -117,10 +121,12 @@ def _fid_weights():
     try: return inception_weights(download=False), None
     except (RuntimeError, FileNotFoundError) as e: return None, str(e).split(". ")[0]
 
+REPRO_WORLD = dict(n_train=16, train_frames=12, n_test=6, test_frames=16, kinds=("traffic",))  # one scene, as each paper model
+
 def world_data(out_dir, size:int=64, workers:int=1) -> Path:
-    "The built-in synthetic world at `size` px in `out_dir/world` (deterministic, seed 0; rendered once and reused)."
+    "The built-in world's traffic scene (`REPRO_WORLD`) at `size` px in `out_dir/world` (seed 0; rendered once, reused)."
     from i2vgan.world import make_world
-    return make_world(Path(out_dir) / "world", size=size, seed=0, workers=workers)
+    return make_world(Path(out_dir) / "world", size=size, seed=0, workers=workers, **REPRO_WORLD)
 
 # %% ../nbs/07_reproduction.ipynb #6225a243
 def _config_mismatch(path, want:dict, have:dict) -> ValueError:
@@ -154,11 +160,24 @@ def _score_row(row:str, model:I2VGAN, data:Path, run_dir:Path, test_frames:int|N
     table = evaluate(outs, clips, metrics=metrics, weights=fid_w, download=False)
     return clips, table, time.perf_counter() - t0, table.notes + ([f"FID/KID not computed: {why}."] if why else [])
 
+def _record(row, seed, cfg, model, trainer, trained, elapsed, scale, device, data, clips, table, test_s, notes) -> dict:
+    "One run's results.json: what ran (row, config, machine, date), how long, and its scores ('all' and per clip)."
+    return dict(row=row, label=LABELS[row], preset=ROWS.get(row, (None,))[0], overrides=ROWS.get(row, (None, {}))[1], seed=seed,
+                steps=trained, scale=scale, size=cfg.size, train_seconds=round(elapsed, 2),
+                seconds_per_step=round(elapsed / max(trained, 1), 4), test_seconds=round(test_s, 2),
+                vgg_weights="none" if row in REFERENCES else model.weights_used,
+                trainer=None if row in REFERENCES else type(trainer).__name__, device=str(device),
+                threads=torch.get_num_threads(), machine=machine_info(), date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                data=str(data), test_clips=[c[0] for c in clips], test_frames=sum(len(c[1]) for c in clips),
+                metrics={k: v for k, v in table["all"].items() if k not in ("clip", "frames")},
+                per_clip=table.rows, notes=notes, config=cfg.to_dict())
+
+# %% ../nbs/07_reproduction.ipynb #a7e1c0d2
 def run_one(row:str, # a key of `ROWS`
             seed:int, # the run's seed
             out_dir, # the reproduction's folder: the run goes to out_dir/<row>/seed<seed>/
             data, # a folder in IRVI's layout (training strips or frames, paired test clips)
-            steps:int=800, scale:str="tiny", size:int|None=None, # see `row_config`
+            steps:int=800, scale:str="tiny", size:int|None=None, n_layers_d:int|None=None, # see `row_config`
             resume:bool=True, # skip a finished run, continue an interrupted one; False: start afresh
             test_frames:int|None=None, # score only the first frames of each test clip (None: all)
             vgg_weights:str="auto", # the perceptual term's VGG-19 weights: "auto" | "imagenet" | "random" | a path
@@ -171,7 +190,7 @@ def run_one(row:str, # a key of `ROWS`
     from i2vgan.networks import default_device
     run_dir = Path(out_dir) / row / f"seed{seed}"
     res_path = run_dir / "results.json"
-    cfg = row_config(row, seed, steps, scale, size, vgg_weights=vgg_weights)
+    cfg = row_config(row, seed, steps, scale, size, n_layers_d, vgg_weights=vgg_weights)
     if res_path.exists() and resume:
         res = json.loads(res_path.read_text())
         if res.get("config") != cfg.to_dict(): raise _config_mismatch(res_path, cfg.to_dict(), res.get("config", {}))
@@ -183,15 +202,7 @@ def run_one(row:str, # a key of `ROWS`
     model, trainer, trained, elapsed = _train_row(row, cfg, data, run_dir, seed, steps, log_every, device, fast)
     run_dir.mkdir(parents=True, exist_ok=True)
     clips, table, test_s, notes = _score_row(row, model, data, run_dir, test_frames)
-    res = dict(row=row, label=LABELS[row], preset=ROWS.get(row, (None,))[0], overrides=ROWS.get(row, (None, {}))[1], seed=seed,
-               steps=trained, scale=scale, size=cfg.size, train_seconds=round(elapsed, 2),
-               seconds_per_step=round(elapsed / max(trained, 1), 4), test_seconds=round(test_s, 2),
-               vgg_weights="none" if row in REFERENCES else model.weights_used,
-               trainer=None if row in REFERENCES else type(trainer).__name__, device=str(device), threads=torch.get_num_threads(),
-               machine=machine_info(), date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-               data=str(data), test_clips=[c[0] for c in clips], test_frames=sum(len(c[1]) for c in clips),
-               metrics={k: v for k, v in table["all"].items() if k not in ("clip", "frames")},
-               per_clip=table.rows, notes=notes, config=cfg.to_dict())
+    res = _record(row, seed, cfg, model, trainer, trained, elapsed, scale, device, data, clips, table, test_s, notes)
     _write_json(res_path, res)
     return res
 
@@ -277,20 +288,31 @@ def _line(k, n, r) -> str:
     return (f"{head} {r['steps']} steps in {r['train_seconds']:.0f} s ({r['seconds_per_step']:.3f} s/step) "
             f"+ test {r['test_seconds']:.0f} s;  {m}")
 
-def _checked(rows, references:bool, seeds, steps, workers, scale, test_frames, size) -> tuple:
-    "`reproduce`'s arguments checked: (rows with the reference rows first, seeds)."
+def _check_seeds(seeds, name:str) -> list:
+    seeds = list(seeds or ())
+    if not all(isinstance(s, int) and s >= 0 for s in seeds): raise ValueError(f"{name}={seeds!r}: expected ints ≥ 0")
+    return seeds
+
+def _checked(rows, references:bool, seeds, main_seeds, steps, workers, scale, test_frames, size) -> tuple:
+    "`reproduce`'s arguments checked: (rows with the reference rows first, seeds, main_seeds)."
     rows = list(ROWS) if rows is None else list(rows)
     bad = [r for r in rows if r not in ROWS and r not in REFERENCES]
     if bad or not rows: raise ValueError(f"rows: unknown {bad or 'none given'}; expected some of {list(ROWS) + list(REFERENCES)}")
     if references: rows = [r for r in REFERENCES if r not in rows] + rows
-    seeds = list(seeds)
-    if not seeds or not all(isinstance(s, int) and s >= 0 for s in seeds): raise ValueError(f"seeds={seeds!r}: expected ints ≥ 0")
+    seeds, main_seeds = _check_seeds(seeds, "seeds"), _check_seeds(main_seeds, "main_seeds")
+    if not seeds: raise ValueError("seeds=(): expected at least one seed")
     if not isinstance(steps, int) or steps < 1: raise ValueError(f"steps={steps!r}: expected an int ≥ 1")
     if not isinstance(workers, int) or workers < 1: raise ValueError(f"workers={workers!r}: expected an int ≥ 1")
     if scale not in SCALES: raise ValueError(f"scale={scale!r}: expected one of {sorted(SCALES)}")
     if test_frames is not None and test_frames < 2: raise ValueError(f"test_frames={test_frames!r}: expected ≥ 2 (E_warp and tOF need 2 frames)")
     if size is not None and size < 16: raise ValueError(f"size={size!r}: expected ≥ 16 px")
-    return rows, seeds
+    return rows, seeds, main_seeds
+
+def _plan(rows:list, seeds:list, main_seeds:list) -> list:
+    "(row, seed) pairs seed by seed, dearer rows first: every row for `seeds`; main and reference rows also for `main_seeds`."
+    main = lambda r: r in MAIN_ROWS or r in REFERENCES
+    return [(r, s) for s in dict.fromkeys(seeds + main_seeds) for r in sorted(rows, key=_cost, reverse=True)
+            if s in seeds or main(r)]
 
 def _training_data(out:Path, data:str, px:int, workers:int) -> Path:
     "The built-in world rendered in out/world at `px`, or `data` checked to be in IRVI's layout."
@@ -301,14 +323,14 @@ def _training_data(out:Path, data:str, px:int, workers:int) -> Path:
     except FileNotFoundError as e: raise FileNotFoundError(f"data={str(data)!r}: expected 'world' or a folder in IRVI's layout ({e})") from None
     return root
 
-def _refuse_other_configs(out:Path, rows:list, seeds:list, steps, scale, size, vgg_weights):
+def _refuse_other_configs(out:Path, jobs:list):
     "Refuse other settings in the same folder before training anything."
-    for r in rows:
-        for sd in seeds:
-            p = out / r / f"seed{sd}" / "results.json"
-            if p.exists():
-                want, have = row_config(r, sd, steps, scale, size, vgg_weights=vgg_weights).to_dict(), json.loads(p.read_text()).get("config", {})
-                if want != have: raise _config_mismatch(p, want, have)
+    for kw in jobs:
+        p = out / kw["row"] / f"seed{kw['seed']}" / "results.json"
+        if p.exists():
+            want = row_config(kw["row"], kw["seed"], kw["steps"], kw["scale"], kw["size"], kw["n_layers_d"], vgg_weights=kw["vgg_weights"])
+            have = json.loads(p.read_text()).get("config", {})
+            if want.to_dict() != have: raise _config_mismatch(p, want.to_dict(), have)
 
 def _run_jobs(jobs:list, workers:int, resume:bool, out:Path, say) -> list:
     "Every job's results, finished runs reloaded here, the others in `workers` processes (or here, for one)."
@@ -326,16 +348,19 @@ def _run_jobs(jobs:list, workers:int, resume:bool, out:Path, say) -> list:
             for f in as_completed(futs): results.append(f.result()); say(_line(len(results), len(jobs), results[-1]))
     return results
 
+# %% ../nbs/07_reproduction.ipynb #b2d4e6f8
 def reproduce(out_dir="outputs/reproduction", # where everything goes: world/, <row>/seed<k>/, summary.json
               rows=None, # keys of `ROWS` (default: all), or of `REFERENCES`
               references:bool=True, # also score the reference rows (infrared copied, untrained G) for each seed
               seeds=(0, 1, 2), # one run per seed and row
+              main_seeds=(3, 4), # more seeds for `MAIN_ROWS` (and the reference rows) only
               steps:int=800, # training steps of every run
               scale:str="tiny", # "tiny" (CPU) or "paper" (GPU)
+              size:int|None=64, # frame size (None: the scale's)
+              n_layers_d:int|None=3, # PatchGAN depth (3: 70-px patches see a whole 64-px frame; None: the scale's)
               workers:int=1, # parallel runs (separate processes, one thread each)
-              data:str="world", # "world" (the built-in synthetic world, made in out_dir/world) or a folder in IRVI's layout
+              data:str="world", # "world" (the built-in world's traffic scene, made in out_dir/world) or a folder in IRVI's layout
               resume:bool=True, # skip finished runs and continue interrupted ones; False: redo all
-              size:int|None=None, # frame size (default: the scale's)
               test_frames:int|None=None, # score only the first frames of each test clip
               vgg_weights:str="auto", # the perceptual term's VGG-19 weights
               device=None, # default: CUDA when present
@@ -344,19 +369,19 @@ def reproduce(out_dir="outputs/reproduction", # where everything goes: world/, <
               verbose:bool=True, # print a line per finished run
              ) -> SummaryTable:
     "Train and score every (row, seed) with identical data, steps and sizes; write summary.json; return mean ± std per row."
-    rows, seeds = _checked(rows, references, seeds, steps, workers, scale, test_frames, size)
+    rows, seeds, main_seeds = _checked(rows, references, seeds, main_seeds, steps, workers, scale, test_frames, size)
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     px = size or SCALES[scale]["size"]
     root = _training_data(out, data, px, workers)
-    if resume: _refuse_other_configs(out, rows, seeds, steps, scale, size, vgg_weights)
-    jobs = [dict(row=r, seed=s, out_dir=str(out), data=str(root), steps=steps, scale=scale, size=size, resume=resume,
-                 test_frames=test_frames, vgg_weights=vgg_weights, device=device, threads=1 if workers > 1 else threads, fast=fast)
-            for s in seeds for r in sorted(rows, key=_cost, reverse=True)]
+    jobs = [dict(row=r, seed=s, out_dir=str(out), data=str(root), steps=steps, scale=scale, size=size, n_layers_d=n_layers_d,
+                 resume=resume, test_frames=test_frames, vgg_weights=vgg_weights, device=device,
+                 threads=1 if workers > 1 else threads, fast=fast) for r, s in _plan(rows, seeds, main_seeds)]
+    if resume: _refuse_other_configs(out, jobs)
     say = (lambda s: print(s, flush=True)) if verbose else (lambda s: None)
-    say(f"reproduce: {len(rows)} rows × {len(seeds)} seeds = {len(jobs)} runs of {steps} steps, scale {scale} "
-        f"({px} px), {workers} worker(s), into {out}")
+    say(f"reproduce: {len(rows)} rows × seeds {seeds} (+ {main_seeds} for the main rows) = {len(jobs)} runs of {steps} steps, "
+        f"scale {scale} ({px} px), {workers} worker(s), into {out}")
     results = _run_jobs(jobs, workers, resume, out, say)
-    summary = summarize(out, rows, seeds)
+    summary = summarize(out, rows, sorted(set(seeds + main_seeds)))
     summary.save(out / "summary.json")
     failed = [r for r in results if "error" in r]
     if failed:
@@ -377,17 +402,31 @@ def _runs(r:dict, metric:str) -> dict:
     "seed → value of one summary row."
     return {int(s): v for s, v in zip(str(r["seeds"]).split(","), r.get(f"{metric}_runs") or []) if v is not None}
 
+def detectable(sd:float, # sample standard deviation of the per-seed differences
+               n:int, # seeds (pairs)
+               alpha:float=0.05, # two-sided level of the test
+               power:float=0.8, # the chance of detecting it
+              ) -> float|None:
+    "The smallest true mean difference a paired t-test over `n` seeds detects with probability `power` (exact, noncentral t)."
+    from scipy import stats, optimize
+    if n < 2 or not math.isfinite(sd): return None
+    df, tc = n - 1, stats.t.ppf(1 - alpha / 2, n - 1)
+    tail = lambda p: 0.0 if np.isnan(p) else p          # SciPy's nct gives NaN far out in a tail (where it is ~0)
+    reject = lambda nc: tail(stats.nct.sf(tc, df, nc)) + tail(stats.nct.cdf(-tc, df, nc))  # P(|T| > tc), T ~ nct(df, nc)
+    return float(optimize.brentq(lambda nc: reject(nc) - power, 0, 2 * tc + 10) * sd / math.sqrt(n))
+
 def compare(summary:SummaryTable, # `summarize`'s table
             a:str, b:str, # row names: the claim is "a beats b"
             metric:str="PSNR", # a column of `summary`
             alpha:float=0.05, # two-sided level of the paired t-test
+            power:float=0.8, # for `mdd`: the difference found with this probability
            ) -> dict:
-    "Does `a` beat `b` in `metric`? Paired over common seeds: mean difference, t, p, seeds won, and a verdict."
+    "Does `a` beat `b` in `metric`? Paired over common seeds: mean difference, t, p, seeds won, detectable size, verdict."
     from scipy import stats
     if metric not in HIGHER: raise ValueError(f"metric={metric!r}: expected one of {list(HIGHER)}")
     va, vb = _runs(summary[a], metric), _runs(summary[b], metric)
     seeds = sorted(set(va) & set(vb))
-    out = dict(d=None, n=len(seeds), t=None, p=None, wins=None, z_unpaired=None, verdict="—")
+    out = dict(d=None, n=len(seeds), t=None, p=None, wins=None, z_unpaired=None, mdd=None, verdict="—")
     if not seeds: return out
     ds = np.array([va[s] - vb[s] for s in seeds])
     sign = 1 if HIGHER[metric] else -1
@@ -402,9 +441,11 @@ def compare(summary:SummaryTable, # `summarize`'s table
     sd = ds.std(ddof=1)
     if sd == 0: t, p = (math.inf if out["d"] != 0 else 0.0), (0.0 if out["d"] != 0 else 1.0)
     else: t = out["d"] / (sd / math.sqrt(len(ds))); p = float(2 * stats.t.sf(abs(t), len(ds) - 1))
-    out.update(t=float(t), p=p, verdict="tie" if p >= alpha else "yes" if better else "no (reversed)")
+    out.update(t=float(t), p=p, mdd=detectable(sd, len(ds), alpha, power),
+               verdict="tie" if p >= alpha else "yes" if better else "no (reversed)")
     return out
 
+# %% ../nbs/07_reproduction.ipynb #c4f0a1b7
 def paper_holds(a:str, b:str, metric:str="PSNR") -> str|None:
     "In how many of the paper's columns `a` strictly beats `b` ('2/3'), or None (not in the paper)."
     i = {"FID": 0, "PSNR": 1, "SSIM": 2}.get(metric)
@@ -422,13 +463,15 @@ def _fmt_cmp(c:dict, metric:str) -> str:
     extra = f", t={c['t']:.1f}" if c["t"] is not None and math.isfinite(c["t"]) else ""
     return f"{c['verdict']} ({_fmt_d(c['d'], metric)}, {c['wins']}/{c['n']}{extra})"
 
+def _claims(summary, claims) -> list:
+    have = {r["row"] for r in summary.rows}
+    return [(a, b) for a, b in claims or CLAIMS if a in have and b in have]
+
 def orderings(summary:SummaryTable, claims=None, metrics=("PSNR", "SSIM", "E_warp", "tOF"), alpha:float=0.05) -> SummaryTable:
     "One line per claim: our verdict per metric (mean paired difference, seeds won, t), and the paper's column count."
-    have = {r["row"] for r in summary.rows}
     metrics = [m for m in metrics if any(r.get(m) is not None for r in summary.rows)]
     rows = []
-    for a, b in claims or CLAIMS:
-        if a not in have or b not in have: continue
+    for a, b in _claims(summary, claims):
         r = {"claim": f"{LABELS[a]} beats {LABELS[b]}"}
         for m in metrics: r[m] = _fmt_cmp(compare(summary, a, b, m, alpha), m)
         for m in ("PSNR", "SSIM", "FID"): r[f"paper {m}"] = paper_holds(a, b, m) or "—"
@@ -438,16 +481,31 @@ def orderings(summary:SummaryTable, claims=None, metrics=("PSNR", "SSIM", "E_war
                                      f"direction; tie: it doesn't; ?: one seed, sign only. E_warp and tOF: lower is better. "
                                      f"paper X: in how many of Flower, Traffic, Monitoring-all the paper's tables show the claim (the paper has no E_warp/tOF)."])
 
+def claims_table(summary:SummaryTable, metric:str="PSNR", claims=None, alpha:float=0.05, power:float=0.8) -> SummaryTable:
+    "One metric, one line per claim: the paper's ordering, ours (Δ, p, seeds agreeing), and the smallest Δ we could detect."
+    rows = []
+    for a, b in _claims(summary, claims):
+        c = compare(summary, a, b, metric, alpha, power)
+        fmt = lambda v: "—" if v is None else _FMT.get(metric, "{:.4g}").format(v)
+        rows.append({"claim": f"{LABELS[a]} > {LABELS[b]}", "paper": paper_holds(a, b, metric) or "—",
+                     "Δ (a − b)": "—" if c["d"] is None else _fmt_d(c["d"], metric), "p": "—" if c["p"] is None else f"{c['p']:.2g}",
+                     "seeds agreeing": f"{c['wins']}/{c['n']}", f"detectable Δ ({power:.0%})": fmt(c["mdd"]), "ours": c["verdict"]})
+    lower = "" if HIGHER[metric] else f" Lower {metric} is better: a claim holds when Δ < 0."
+    return SummaryTable(rows, notes=[f"{metric}. paper: in how many of its columns (Flower, Traffic, Monitoring-all) the claim holds. "
+                                     f"p: paired two-sided t-test over the common seeds; ours: yes / no (reversed) when p < {alpha:g}, "
+                                     f"else tie. detectable Δ: the true mean difference this test would find with probability "
+                                     f"{power:g}, from the observed spread of the per-seed differences.{lower}"])
+
 def verdict_lines(summary:SummaryTable, claims=None, metrics=("PSNR", "SSIM", "E_warp", "tOF"), alpha:float=0.05) -> str:
     "The orderings as sentences (Markdown), generated from the numbers."
-    have, out = {r["row"] for r in summary.rows}, []
-    for a, b in claims or CLAIMS:
-        if a not in have or b not in have: continue
+    out = []
+    for a, b in _claims(summary, claims):
         parts = []
         for m in metrics:
             c = compare(summary, a, b, m, alpha)
             if c["d"] is None: continue
-            how = (f"p = {c['p']:.2g}, unpaired {c['z_unpaired']:.1f} SE" if c["p"] is not None else "one seed")
+            how = (f"p = {c['p']:.2g}" + (f", detectable {_FMT.get(m, '{:.4g}').format(c['mdd'])}" if c["mdd"] else "")
+                   if c["p"] is not None else "one seed")
             parts.append(f"{m} **{c['verdict']}** ({_fmt_d(c['d'], m)}, {c['wins']}/{c['n']} seeds, {how})")
         paper = ", ".join(f"{m} {paper_holds(a, b, m)}" for m in ("PSNR", "SSIM", "FID") if paper_holds(a, b, m))
         out.append(f"- {LABELS[a]} > {LABELS[b]}? " + "; ".join(parts) + (f" — paper: {paper} columns" if paper else " — not in the paper"))
@@ -487,6 +545,7 @@ def plot_curves(out_dir, rows=None, keys=("adv_X", "cyc_X", "D_Y", "G"), smooth:
     fig.tight_layout(rect=(0, 0.06 + 0.04 * math.ceil(len(l) / 5), 1, 1))
     return fig
 
+# %% ../nbs/07_reproduction.ipynb #f3a9c1d0
 def _label(tile:np.ndarray, text:str, h:int=12) -> np.ndarray:
     from PIL import Image as PImage, ImageDraw, ImageFont
     bar = PImage.new("RGB", (tile.shape[1], h), "white")
@@ -532,3 +591,26 @@ def comparison_gif(out_dir, path, rows=None, clip:str|None=None, seed:int=0, fps
         first = next((p for p in sorted(Path(out_dir).glob("*/seed*/results.json"))), None)
         zoom = max(1, math.ceil(64 / json.loads(first.read_text())["size"])) if first else 1
     return write_video(comparison_frames(out_dir, rows, clip, seed, zoom), path, fps=fps)
+
+# %% ../nbs/07_reproduction.ipynb #f3a9c1d1
+def keep_results(out_dir, # a finished reproduction (`reproduce`'s out_dir)
+                 dest, # the folder to commit: <row>/seed<k>/{results.json, log.jsonl}, summary.json, world/
+                 clip:str|None=None, # the test clip kept for pictures (default: the first)
+                 seed:int=0, # whose translations of `clip` are kept
+                ) -> Path:
+    "Copy what the tables and figures need (no checkpoints): every run's results and loss log, one clip's translations and frames."
+    out, dest = Path(out_dir), Path(dest)
+    runs = sorted(out.glob("*/seed*/results.json"))
+    if not runs: raise FileNotFoundError(f"{out_dir}: no <row>/seed<k>/results.json (run `reproduce` first)")
+    clip = clip or json.loads(runs[0].read_text())["test_clips"][0]
+    for p in runs:
+        to = dest / p.parent.relative_to(out); to.mkdir(parents=True, exist_ok=True)
+        res = json.loads(p.read_text()); res["data"] = "world"                 # no machine path: pictures read dest/world
+        _write_json(to / "results.json", res)
+        if (p.parent / "log.jsonl").exists(): shutil.copy2(p.parent / "log.jsonl", to / "log.jsonl")
+        if res["seed"] == seed: np.savez_compressed(to / "translations.npz", **{clip: np.load(p.parent / "translations.npz")[clip]})
+    from i2vgan.data import irvi_folders
+    for scene, a, b, _ in irvi_folders(out / "world", "test"):
+        for f in (a, b): shutil.copytree(f / clip, dest / "world" / f.relative_to(out / "world") / clip, dirs_exist_ok=True)
+    if (out / "summary.json").exists(): shutil.copy2(out / "summary.json", dest / "summary.json")
+    return dest
