@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Fill in `nbs/06_gpu_training.ipynb` on a CUDA machine in one go, within a deadline, keeping its outputs.
+"""Fill in `nbs/07_gpu_training.ipynb` on a CUDA machine in one go, within a deadline, keeping its outputs.
 
 On the GPU machine, from the repository root (about 8 minutes with the defaults):
 
@@ -23,7 +23,7 @@ import argparse, os, shutil, subprocess, sys, time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-NOTEBOOK = Path("nbs") / "06_gpu_training.ipynb"
+NOTEBOOK = Path("nbs") / "07_gpu_training.ipynb"
 PRODUCTS = [Path("assets") / "gpu_training.gif", Path("outputs") / "gpu_check" / "gpu_check.json"]
 # What running a notebook with execnb needs beyond a CUDA image's PyTorch stack (tested versions; all pure Python).
 WHEELS = ["execnb==0.1.18", "fastcore==1.14.5", "ipython==9.18.1", "ipython_pygments_lexers==1.1.1", "jedi==0.20.1",

@@ -3,7 +3,7 @@
 Checks, for `i2vgan.fast.DistributedTrainer`:
 - after a step both ranks hold bit-identical weights, and their (averaged) gradients equal a single process's
   gradients on the combined batch of 2 — with the internal-similarity term off, since that term is not a mean
-  over frames (see notebook 08); with it on, the ranks still agree bit for bit;
+  over frames (see notebook 06); with it on, the ranks still agree bit for bit;
 - the weights equal the single-process step's up to Adam's first step, which moves every weight by ±lr whatever
   the gradient's size: a gradient that is zero in exact arithmetic (biases before instance norm) is rounding
   noise whose sign may differ, so those entries may differ by 2·lr;

@@ -33,15 +33,15 @@ def test_paper_scale_needs_cuda():
 
 
 def test_dry_run_fills_a_copy_of_the_notebook(tmp_path):
-    nb = REPO / "nbs" / "06_gpu_training.ipynb"
+    nb = REPO / "nbs" / "07_gpu_training.ipynb"
     before = hashlib.sha256(nb.read_bytes()).hexdigest()
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     r = subprocess.run([sys.executable, str(SCRIPT), "--scale", "tiny", "--deadline-s", "45", "--bench-s", "3",
                         "--out", str(tmp_path)], capture_output=True, text=True, cwd=REPO, env=env, timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert hashlib.sha256(nb.read_bytes()).hexdigest() == before          # the checkout's notebook is untouched
-    assert {p.name for p in tmp_path.iterdir()} == {"06_gpu_training.ipynb", "gpu_check.json", "gpu_training.gif"}
-    cells = [c for c in json.loads((tmp_path / "06_gpu_training.ipynb").read_text())["cells"] if c["cell_type"] == "code"]
+    assert {p.name for p in tmp_path.iterdir()} == {"07_gpu_training.ipynb", "gpu_check.json", "gpu_training.gif"}
+    cells = [c for c in json.loads((tmp_path / "07_gpu_training.ipynb").read_text())["cells"] if c["cell_type"] == "code"]
     gpu = [c for c in cells if "#| gpu" in "".join(c["source"])]
     assert gpu and all(c.get("outputs") for c in gpu[:2])                 # the benchmark and the run printed
     assert not any(o["output_type"] == "error" for c in cells for o in c.get("outputs", []))

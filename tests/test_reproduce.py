@@ -1,4 +1,4 @@
-"""pytest checks of `i2vgan reproduce` (nbs/07_reproduction.ipynb, nbs/09_cli.ipynb): the command runs, writes
+"""pytest checks of `i2vgan reproduce` (nbs/08_reproduction.ipynb, nbs/09_cli.ipynb): the command runs, writes
 its files, resumes without redoing finished runs, and refuses bad input with one line.
 
 Runs are tiny (32 px, 2 steps, 4 test frames per clip) and, but for the command's own test of the default data
