@@ -244,6 +244,7 @@ def load_results(out_dir, rows=None, seeds=None) -> list:
             if seeds is None or int(p.parent.name[4:]) in seeds: res.append(json.loads(p.read_text()))
     return res
 
+# %% ../nbs/08_reproduction.ipynb #5e1d2c04
 def summarize(out_dir, # a reproduction's folder
               rows=None, seeds=None, # restrict to these (default: all found)
              ) -> SummaryTable:
@@ -288,6 +289,7 @@ def _line(k, n, r) -> str:
     return (f"{head} {r['steps']} steps in {r['train_seconds']:.0f} s ({r['seconds_per_step']:.3f} s/step) "
             f"+ test {r['test_seconds']:.0f} s;  {m}")
 
+# %% ../nbs/08_reproduction.ipynb #5e1d2c01
 def _check_seeds(seeds, name:str) -> list:
     seeds = list(seeds or ())
     if not all(isinstance(s, int) and s >= 0 for s in seeds): raise ValueError(f"{name}={seeds!r}: expected ints ≥ 0")
@@ -314,6 +316,7 @@ def _plan(rows:list, seeds:list, main_seeds:list) -> list:
     return [(r, s) for s in dict.fromkeys(seeds + main_seeds) for r in sorted(rows, key=_cost, reverse=True)
             if s in seeds or main(r)]
 
+# %% ../nbs/08_reproduction.ipynb #5e1d2c02
 def _training_data(out:Path, data:str, px:int, workers:int) -> Path:
     "The built-in world rendered in out/world at `px`, or `data` checked to be in IRVI's layout."
     if data == "world": return world_data(out, px, workers=workers)
@@ -426,7 +429,7 @@ def compare(summary:SummaryTable, # `summarize`'s table
     if metric not in HIGHER: raise ValueError(f"metric={metric!r}: expected one of {list(HIGHER)}")
     va, vb = _runs(summary[a], metric), _runs(summary[b], metric)
     seeds = sorted(set(va) & set(vb))
-    out = dict(d=None, n=len(seeds), t=None, p=None, wins=None, z_unpaired=None, mdd=None, verdict="—")
+    out = dict(d=None, n=len(seeds), t=None, p=None, wins=None, mdd=None, verdict="—")
     if not seeds: return out
     ds = np.array([va[s] - vb[s] for s in seeds])
     sign = 1 if HIGHER[metric] else -1
@@ -435,9 +438,6 @@ def compare(summary:SummaryTable, # `summarize`'s table
     if len(seeds) == 1:
         out["verdict"] = ("yes?" if better else "no?") if out["d"] != 0 else "tie?"
         return out
-    xa, xb = np.array(list(va.values())), np.array(list(vb.values()))
-    se_u = math.sqrt(xa.var(ddof=1) / len(xa) + xb.var(ddof=1) / len(xb))
-    out["z_unpaired"] = abs(xa.mean() - xb.mean()) / se_u if se_u > 0 else math.inf
     sd = ds.std(ddof=1)
     if sd == 0: t, p = (math.inf if out["d"] != 0 else 0.0), (0.0 if out["d"] != 0 else 1.0)
     else: t = out["d"] / (sd / math.sqrt(len(ds))); p = float(2 * stats.t.sf(abs(t), len(ds) - 1))
@@ -481,6 +481,7 @@ def orderings(summary:SummaryTable, claims=None, metrics=("PSNR", "SSIM", "E_war
                                      f"direction; tie: it doesn't; ?: one seed, sign only. E_warp and tOF: lower is better. "
                                      f"paper X: in how many of Flower, Traffic, Monitoring-all the paper's tables show the claim (the paper has no E_warp/tOF)."])
 
+# %% ../nbs/08_reproduction.ipynb #5e1d2c03
 def claims_table(summary:SummaryTable, metric:str="PSNR", claims=None, alpha:float=0.05, power:float=0.8) -> SummaryTable:
     "One metric, one line per claim: the paper's ordering, ours (Δ, p, seeds agreeing), and the smallest Δ we could detect."
     rows = []

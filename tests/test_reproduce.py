@@ -10,7 +10,7 @@ from i2vgan.cli import main
 from i2vgan.reproduce import ROWS, reproduce, summarize, load_results
 from i2vgan.world import make_world
 
-ARGS = ["--rows", "cycle-gan", "--seeds", "0", "--steps", "2", "--size", "32", "--test-frames", "4", "--device", "cpu"]
+ARGS = ["--rows", "cycle-gan", "--seeds", "0", "--main-seeds", "--steps", "2", "--size", "32", "--test-frames", "4", "--device", "cpu"]
 
 
 def cli(*args):
@@ -45,7 +45,7 @@ def test_command_runs_and_resumes(tmp_path):
 
 
 def test_resume_adds_runs_and_redoes_on_request(tmp_path, world):
-    kw = dict(steps=2, size=32, test_frames=4, device="cpu", verbose=False, data=world)
+    kw = dict(steps=2, size=32, test_frames=4, device="cpu", verbose=False, data=world, main_seeds=())
     reproduce(tmp_path, rows=["cycle-gan"], seeds=(0,), **kw)
     p0 = tmp_path / "cycle-gan" / "seed0" / "results.json"; stamp = p0.stat().st_mtime_ns
     s = reproduce(tmp_path, rows=["cycle-gan"], seeds=(0, 1), **kw)          # seed 0 reused, seed 1 new
@@ -63,7 +63,7 @@ def test_resume_adds_runs_and_redoes_on_request(tmp_path, world):
 
 def test_interrupted_run_continues_from_checkpoint(tmp_path, world):
     "A run with a checkpoint but no results.json (killed before scoring) continues, not restarts."
-    kw = dict(steps=4, size=32, test_frames=4, device="cpu", verbose=False, data=world)
+    kw = dict(steps=4, size=32, test_frames=4, device="cpu", verbose=False, data=world, main_seeds=())
     reproduce(tmp_path, rows=["cycle-gan"], seeds=(0,), **kw)
     run = tmp_path / "cycle-gan" / "seed0"
     full = json.loads((run / "results.json").read_text())["metrics"]
@@ -87,7 +87,7 @@ def test_bad_input_one_line(tmp_path, capsys, args, needle):
 
 
 def test_other_settings_in_same_folder_refused(tmp_path, world):
-    kw = dict(size=32, test_frames=4, device="cpu", verbose=False, data=world)
+    kw = dict(size=32, test_frames=4, device="cpu", verbose=False, data=world, main_seeds=())
     reproduce(tmp_path, rows=["cycle-gan"], seeds=(0,), steps=2, **kw)
     with pytest.raises(ValueError, match="another config"): reproduce(tmp_path, rows=["cycle-gan"], seeds=(0,), steps=3, **kw)
     with pytest.raises(FileNotFoundError, match="no results.json"): summarize(tmp_path / "empty")
