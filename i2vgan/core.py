@@ -12,6 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import matplotlib.pyplot as plt
+from fastcore.basics import patch
 from .networks import (ResnetGenerator, UnetPredictor, PatchDiscriminator, PatchSampleMLP,
                              init_weights, default_device)
 from .losses import (adversarial_loss, PerceptualLoss, cycle_loss, recurrent_loss, recycle_loss,
@@ -75,20 +76,6 @@ class I2VGANConfig:
     n_steps_decay: int = 1000  # ... then linear decay to zero over these
     seed: int = 0
 
-    @classmethod
-    def preset(cls, name:str="i2vgan", # "cycle-gan", "recycle-gan", "i2vgan" or "i2vgan-official"
-               scale:str="tiny", # "tiny" (CPU, 32 px, narrow nets) or "paper" (256 px, ngf 64)
-               **overrides):
-        "The named configuration at a scale, with any field overridden."
-        if name not in PRESETS: raise ValueError(f"preset={name!r}: expected one of {sorted(PRESETS)}")
-        if scale not in SCALES: raise ValueError(f"scale={scale!r}: expected one of {sorted(SCALES)}")
-        kw = {**SCALES[scale], **PRESETS[name], "name": name}
-        if name == "i2vgan-official" and scale == "tiny": kw["vgg_layers"] = SCALES["tiny"]["vgg_layers"]
-        if name == "i2vgan-official" and scale == "paper": kw["unet_downs"] = 7    # the README command's unet_128, at 256 px
-        bad = set(overrides) - {f.name for f in dataclasses.fields(cls)}
-        if bad: raise ValueError(f"unknown config field(s) {sorted(bad)}")
-        return cls(**{**kw, **overrides})
-
     def __post_init__(self):
         if self.upsample not in ("antialiased", "transposed"):
             raise ValueError(f"upsample={self.upsample!r}: expected 'antialiased' (official) or 'transposed' (CycleGAN's)")
@@ -97,18 +84,21 @@ class I2VGANConfig:
                              "encode a frame and its translation with the same generator, so both need the same channels "
                              "(use ir_channels=3, as the official code, or switch use_exs/use_ins off)")
 
-    def to_dict(self) -> dict: return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+# %% ../nbs/03_core.ipynb #71faae0b
+@patch
+def to_dict(self:I2VGANConfig) -> dict: return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
-    def dataset_kwargs(self) -> dict:
-        "`TripletDataset` arguments for training with this config: crop size, and no crop/flip when `augment` is off."
-        return {"size": self.size} if self.augment else {"size": self.size, "load_size": self.size, "flip": False}
+@patch
+def dataset_kwargs(self:I2VGANConfig) -> dict:
+    "`TripletDataset` arguments for training with this config: crop size, and no crop/flip when `augment` is off."
+    return {"size": self.size} if self.augment else {"size": self.size, "load_size": self.size, "flip": False}
 
-    @classmethod
-    def from_dict(cls, d:dict):
-        "A config from `to_dict`'s output; one saved before `upsample` existed had transposed-conv generators."
-        names = {f.name: f for f in dataclasses.fields(cls)}
-        d = {"upsample": "transposed", **d}
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in names})
+@patch(cls_method=True)
+def from_dict(cls:I2VGANConfig, d:dict):
+    "A config from `to_dict`'s output; one saved before `upsample` existed had transposed-conv generators."
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    d = {"upsample": "transposed", **d}
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in names})
 
 # %% ../nbs/03_core.ipynb #182220e8
 _OFF = dict(use_recurrent=False, use_recycle=False, use_perceptual=False, use_exs=False, use_ins=False)
@@ -127,6 +117,21 @@ SCALES = {
                   vgg_layers=PAPER_LAYERS, nce_layers=(0, 4, 8, 12, 16), num_patches=256, mlp_units=256,
                   n_steps=100_000, n_steps_decay=100_000),
 }
+
+# %% ../nbs/03_core.ipynb #defe94f8
+@patch(cls_method=True)
+def preset(cls:I2VGANConfig, name:str="i2vgan", # "cycle-gan", "recycle-gan", "i2vgan" or "i2vgan-official"
+           scale:str="tiny", # "tiny" (CPU, 32 px, narrow nets) or "paper" (256 px, ngf 64)
+           **overrides):
+    "The named configuration at a scale, with any field overridden."
+    if name not in PRESETS: raise ValueError(f"preset={name!r}: expected one of {sorted(PRESETS)}")
+    if scale not in SCALES: raise ValueError(f"scale={scale!r}: expected one of {sorted(SCALES)}")
+    kw = {**SCALES[scale], **PRESETS[name], "name": name}
+    if name == "i2vgan-official" and scale == "tiny": kw["vgg_layers"] = SCALES["tiny"]["vgg_layers"]
+    if name == "i2vgan-official" and scale == "paper": kw["unet_downs"] = 7    # the README command's unet_128, at 256 px
+    bad = set(overrides) - {f.name for f in dataclasses.fields(cls)}
+    if bad: raise ValueError(f"unknown config field(s) {sorted(bad)}")
+    return cls(**{**kw, **overrides})
 
 # %% ../nbs/03_core.ipynb #7bd98295
 def official_schedule(n_triplets:int, # items per epoch: max(#infrared, #visible) training triplets
@@ -368,6 +373,7 @@ def _first_of(folder:Path, which:str, names:tuple):
         if p.exists(): return p, _read_official(p)
     return None, None
 
+# %% ../nbs/03_core.ipynb #24edce31
 def official_sizes(folder, # a folder of the official release
                    which:str="latest", # checkpoint prefix
                   ) -> dict: # config fields read off the files' shapes
@@ -404,6 +410,7 @@ def official_sizes(folder, # a folder of the official release
         if n != 5: kw["nce_layers"] = (0, 4, 8, 12, 16)[:n]   # the default's first n layers (their channels are checked on loading)
     return kw
 
+# %% ../nbs/03_core.ipynb #73096c52
 def _fit(net:nn.Module, sd:dict, path:Path, what:str):
     "load_state_dict(strict=True), or one line naming the first key that does not fit."
     want = {k: tuple(v.shape) for k, v in net.state_dict().items()}
@@ -430,6 +437,7 @@ def _describe(c:I2VGANConfig, ours:str) -> str:
     if ours.startswith("D"): return f"{ours} (PatchGAN: ndf {c.ndf}, {c.n_layers_d} layers)"
     return f"{ours} (MLPs of {c.mlp_units} units on layers {list(c.nce_layers)})"
 
+# %% ../nbs/03_core.ipynb #009905b5
 @classmethod
 def load_official(cls, folder, # folder with the official release's `<which>_net_G_B.pth` … files
                   which:str="latest", # checkpoint prefix, e.g. "latest" or an epoch number

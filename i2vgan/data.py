@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from fastcore.basics import patch
 
 # %% ../nbs/00_data.ipynb #0f4fa73d
 @contextlib.contextmanager
@@ -431,43 +432,6 @@ class TripletDataset(torch.utils.data.Dataset):
 
     def _rng(self, idx): return np.random.default_rng([self.seed, self.epoch, idx])
 
-    def pair_indices(self, idx):
-        "The (A, B) triplet indices that item `idx` uses."
-        if not 0 <= idx < len(self): raise IndexError(f"index {idx} out of range for {len(self)} items")
-        ia = idx % len(self.ia)
-        return ia, ia if self.paired else int(self._rng(idx).integers(len(self.ib)))
-
-    def triplet(self, domain, i):
-        "Raw uint8 3×H×W×C triplet number `i` of domain 'A' or 'B'."
-        clips, index = (self.a, self.ia) if domain == 'A' else (self.b, self.ib)
-        c, t = index[i]; clip = clips[c]
-        if getattr(clip, 'triplets', False): return clip[t]
-        fr = [clip[t + k * self.stride] for k in range(3)]
-        if not (fr[0].shape == fr[1].shape == fr[2].shape):
-            raise ValueError(f"{clip.source}: frames {t}, {t + self.stride}, {t + 2 * self.stride} differ in size {[f.shape for f in fr]}")
-        return np.stack(fr)
-
-    def crop_params(self, rng):
-        "(top, left, flip) in load_size coordinates."
-        if self.size is None: return 0, 0, bool(self.train and self.flip and rng.random() < 0.5)
-        (lh, lw), (h, w) = self.load_size, self.size
-        if self.train: top, left = int(rng.integers(lh - h + 1)), int(rng.integers(lw - w + 1))
-        else: top, left = (lh - h) // 2, (lw - w) // 2
-        return top, left, bool(self.train and self.flip and rng.random() < 0.5)
-
-    def transform(self, trip, params, channels=3):
-        "uint8 3×H×W×C triplet → float 3×C×h×w in [-1, 1]: resize to load_size, crop, flip (one set of params for all 3)."
-        x = to_tensor(trip)
-        if channels == 1 and x.shape[1] == 3: x = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
-        if self.size is not None:
-            if tuple(x.shape[-2:]) != self.load_size:
-                x = F.interpolate(x, size=self.load_size, mode='bilinear', align_corners=False, antialias=True).clamp(-1, 1)
-            top, left, fl = params; h, w = self.size
-            x = x[..., top:top + h, left:left + w]
-        else: fl = params[2]
-        if fl: x = x.flip(-1)
-        return x.contiguous()
-
     def __getitem__(self, idx):
         with one_thread(): return self._item(idx)
 
@@ -485,6 +449,49 @@ class TripletDataset(torch.utils.data.Dataset):
         return (f"TripletDataset({len(self)} items; A: {len(self.ia)} triplets from {len(self.a)} clip(s), "
                 f"B: {len(self.ib)} from {len(self.b)}; size={self.size}, load_size={self.load_size}, paired={self.paired}, "
                 f"train={self.train}, stride={self.stride}, ir_channels={self.ir_channels})")
+
+# %% ../nbs/00_data.ipynb #405c7f32
+@patch
+def pair_indices(self:TripletDataset, idx):
+    "The (A, B) triplet indices that item `idx` uses."
+    if not 0 <= idx < len(self): raise IndexError(f"index {idx} out of range for {len(self)} items")
+    ia = idx % len(self.ia)
+    return ia, ia if self.paired else int(self._rng(idx).integers(len(self.ib)))
+
+@patch
+def triplet(self:TripletDataset, domain, i):
+    "Raw uint8 3×H×W×C triplet number `i` of domain 'A' or 'B'."
+    clips, index = (self.a, self.ia) if domain == 'A' else (self.b, self.ib)
+    c, t = index[i]; clip = clips[c]
+    if getattr(clip, 'triplets', False): return clip[t]
+    fr = [clip[t + k * self.stride] for k in range(3)]
+    if not (fr[0].shape == fr[1].shape == fr[2].shape):
+        raise ValueError(f"{clip.source}: frames {t}, {t + self.stride}, {t + 2 * self.stride} differ in size {[f.shape for f in fr]}")
+    return np.stack(fr)
+
+# %% ../nbs/00_data.ipynb #e00e6e4c
+@patch
+def crop_params(self:TripletDataset, rng):
+    "(top, left, flip) in load_size coordinates."
+    if self.size is None: return 0, 0, bool(self.train and self.flip and rng.random() < 0.5)
+    (lh, lw), (h, w) = self.load_size, self.size
+    if self.train: top, left = int(rng.integers(lh - h + 1)), int(rng.integers(lw - w + 1))
+    else: top, left = (lh - h) // 2, (lw - w) // 2
+    return top, left, bool(self.train and self.flip and rng.random() < 0.5)
+
+@patch
+def transform(self:TripletDataset, trip, params, channels=3):
+    "uint8 3×H×W×C triplet → float 3×C×h×w in [-1, 1]: resize to load_size, crop, flip (one set of params for all 3)."
+    x = to_tensor(trip)
+    if channels == 1 and x.shape[1] == 3: x = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    if self.size is not None:
+        if tuple(x.shape[-2:]) != self.load_size:
+            x = F.interpolate(x, size=self.load_size, mode='bilinear', align_corners=False, antialias=True).clamp(-1, 1)
+        top, left, fl = params; h, w = self.size
+        x = x[..., top:top + h, left:left + w]
+    else: fl = params[2]
+    if fl: x = x.flip(-1)
+    return x.contiguous()
 
 # %% ../nbs/00_data.ipynb #5960378d
 def irvi_folders(root, # IRVI as released (root/single/<scene>/…, root/triplet/<scene>/…) or flat (root/trainA, …)

@@ -12,6 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['VGG19_LAYERS', 'OFFICIAL_STYLE_WEIGHTS', 'adversarial_loss', 'gram_matrix', 'RandomVGGWarning',
@@ -143,35 +144,40 @@ class PerceptualLoss(nn.Module):
 
     def train(self, mode:bool=True): return super().train(False)   # frozen: stays in eval mode
 
-    def _prep(self, x:Tensor, name:str)->Tensor:
-        if x.dim() != 4 or x.shape[1] not in (1, 3): raise ValueError(f"{name} must be B×1×H×W or B×3×H×W in [-1,1], got shape {tuple(x.shape)}")
-        if x.shape[1] == 1: x = x.expand(-1, 3, -1, -1)
-        return ((x + 1) / 2 - self.mean) / self.std if self.normalize else x
-
-    def features(self, x:Tensor)->dict[str, Tensor]:
-        "VGG features of a prepared batch at `self.layers`."
-        out, h = {}, x
-        for i, layer in enumerate(self.vgg):
-            h = layer(h)
-            if i in self._taps: out[self._taps[i]] = h
-        return out
-
-    def forward(self, x:Tensor, y:Tensor)->Tensor:
-        "Perceptual distance between two batches of frames in [-1,1] (symmetric; gradients reach both)."
-        if x.shape != y.shape: raise ValueError(f"x and y must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
-        B = x.shape[0]
-        f = self.features(torch.cat([self._prep(x, "x"), self._prep(y, "y")]))   # one VGG call for both
-        fx, fy = {l: v[:B].float() for l, v in f.items()}, {l: v[B:].float() for l, v in f.items()}
-        if self.form == "paper":
-            content = sum(F.mse_loss(fx[l], fy[l]) for l in self.layers)
-            style = sum((gram_matrix(fx[l]) - gram_matrix(fy[l])).pow(2).sum((1, 2)).mean() for l in self.layers)
-        else:
-            l = self.content_layer
-            content = F.l1_loss(fx[l], fy[l])
-            style = 100 * sum(OFFICIAL_STYLE_WEIGHTS.get(l, 1.0) * F.mse_loss(gram_matrix(fx[l]), gram_matrix(fy[l])) for l in self.layers)
-        return self.content_weight * content + self.style_weight * style
-
     def extra_repr(self): return f"form={self.form!r}, layers={self.layers}, weights_used={self.weights_used!r}, normalize={self.normalize}"
+
+# %% ../nbs/02_losses.ipynb #d86f17b9
+@patch
+def _prep(self:PerceptualLoss, x:Tensor, name:str)->Tensor:
+    if x.dim() != 4 or x.shape[1] not in (1, 3): raise ValueError(f"{name} must be B×1×H×W or B×3×H×W in [-1,1], got shape {tuple(x.shape)}")
+    if x.shape[1] == 1: x = x.expand(-1, 3, -1, -1)
+    return ((x + 1) / 2 - self.mean) / self.std if self.normalize else x
+
+@patch
+def features(self:PerceptualLoss, x:Tensor)->dict[str, Tensor]:
+    "VGG features of a prepared batch at `self.layers`."
+    out, h = {}, x
+    for i, layer in enumerate(self.vgg):
+        h = layer(h)
+        if i in self._taps: out[self._taps[i]] = h
+    return out
+
+# %% ../nbs/02_losses.ipynb #0a44441c
+@patch
+def forward(self:PerceptualLoss, x:Tensor, y:Tensor)->Tensor:
+    "Perceptual distance between two batches of frames in [-1,1] (symmetric; gradients reach both)."
+    if x.shape != y.shape: raise ValueError(f"x and y must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
+    B = x.shape[0]
+    f = self.features(torch.cat([self._prep(x, "x"), self._prep(y, "y")]))   # one VGG call for both
+    fx, fy = {l: v[:B].float() for l, v in f.items()}, {l: v[B:].float() for l, v in f.items()}
+    if self.form == "paper":
+        content = sum(F.mse_loss(fx[l], fy[l]) for l in self.layers)
+        style = sum((gram_matrix(fx[l]) - gram_matrix(fy[l])).pow(2).sum((1, 2)).mean() for l in self.layers)
+    else:
+        l = self.content_layer
+        content = F.l1_loss(fx[l], fy[l])
+        style = 100 * sum(OFFICIAL_STYLE_WEIGHTS.get(l, 1.0) * F.mse_loss(gram_matrix(fx[l]), gram_matrix(fy[l])) for l in self.layers)
+    return self.content_weight * content + self.style_weight * style
 
 # %% ../nbs/02_losses.ipynb #59573fe4
 def _l1_perceptual(target:Tensor, other:Tensor, perceptual:Callable|None, what:str)->Tensor:

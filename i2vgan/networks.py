@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy, math
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch import Tensor
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['default_device', 'init_weights', 'ResnetBlock', 'binomial_filter', 'Upsample', 'ResnetGenerator',
@@ -107,34 +108,38 @@ class ResnetGenerator(nn.Module):
                ) -> Tensor: # B×out_ch×H×W in [-1, 1]
         return self.model(x)
 
-    def _check_layers(self, layers):
-        n = len(self.model)
-        layers = [layers] if isinstance(layers, int) else list(layers)
-        if not layers: raise ValueError("layers must name at least one index of the generator's Sequential")
-        bad = [l for l in layers if not isinstance(l, int) or not 0 <= l < n]
-        if bad: raise ValueError(f"layers {bad} out of range: the generator's Sequential has indices 0..{n-1}")
-        return layers
+# %% ../nbs/01_networks.ipynb #751649f2
+@patch
+def _check_layers(self:ResnetGenerator, layers):
+    n = len(self.model)
+    layers = [layers] if isinstance(layers, int) else list(layers)
+    if not layers: raise ValueError("layers must name at least one index of the generator's Sequential")
+    bad = [l for l in layers if not isinstance(l, int) or not 0 <= l < n]
+    if bad: raise ValueError(f"layers {bad} out of range: the generator's Sequential has indices 0..{n-1}")
+    return layers
 
-    def encode(self, x:Tensor, # B×in_ch×H×W input
-               layers=(0, 4, 8, 12, 16), # indices of `self.model` whose outputs to return
-              ) -> list[Tensor]: # one feature map per requested index, in the order asked
-        "Features after the given `Sequential` indices; runs the net only as far as the deepest one."
-        layers = self._check_layers(layers)
-        feats, last = {}, max(layers)
-        for i, layer in enumerate(self.model):
-            x = layer(x)
-            if i in layers: feats[i] = x
-            if i == last: break
-        return [feats[l] for l in layers]
+@patch
+def encode(self:ResnetGenerator, x:Tensor, # B×in_ch×H×W input
+           layers=(0, 4, 8, 12, 16), # indices of `self.model` whose outputs to return
+          ) -> list[Tensor]: # one feature map per requested index, in the order asked
+    "Features after the given `Sequential` indices; runs the net only as far as the deepest one."
+    layers = self._check_layers(layers)
+    feats, last = {}, max(layers)
+    for i, layer in enumerate(self.model):
+        x = layer(x)
+        if i in layers: feats[i] = x
+        if i == last: break
+    return [feats[l] for l in layers]
 
-    def encoder_channels(self, layers=(0, 4, 8, 12, 16)) -> list[int]:
-        "Channel count of the feature after each given `Sequential` index (read from the modules)."
-        layers = self._check_layers(layers)
-        ch, out = self.in_ch, []
-        for layer in self.model:
-            if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)): ch = layer.out_channels
-            out.append(ch)
-        return [out[l] for l in layers]
+@patch
+def encoder_channels(self:ResnetGenerator, layers=(0, 4, 8, 12, 16)) -> list[int]:
+    "Channel count of the feature after each given `Sequential` index (read from the modules)."
+    layers = self._check_layers(layers)
+    ch, out = self.in_ch, []
+    for layer in self.model:
+        if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)): ch = layer.out_channels
+        out.append(ch)
+    return [out[l] for l in layers]
 
 # %% ../nbs/01_networks.ipynb #00c2e655
 class UnetSkipConnectionBlock(nn.Module):

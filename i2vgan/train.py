@@ -88,7 +88,7 @@ def linear_decay(n_steps:int, n_steps_decay:int):
     "LambdaLR factor: 1 for `n_steps` steps, then linearly down to 0 over `n_steps_decay`."
     return lambda step: 1.0 if step < n_steps else max(0.0, 1.0 - (step - n_steps + 1) / max(1, n_steps_decay))
 
-# %% ../nbs/04_train.ipynb #650378ed
+# %% ../nbs/04_train.ipynb #1d3a46f8
 def _collate(items:list) -> dict:
     return {k: torch.stack([it[k] for it in items]) for k in items[0] if torch.is_tensor(items[0][k])}
 
@@ -105,6 +105,7 @@ def run_order(n:int, # dataset length
         idx.append(int(perm[pos]))
     return idx
 
+# %% ../nbs/04_train.ipynb #650378ed
 class Trainer:
     "Trains an `I2VGAN` on a `TripletDataset`, with logs, samples and resumable checkpoints in `out_dir`."
     def __init__(self, model:I2VGAN, # the model (its config holds the learning rate and schedule)
