@@ -374,6 +374,7 @@ def _as_dtype(model:I2VGAN, batch:dict, dtype) -> tuple:
     if model.perceptual is not None: m.__dict__["perceptual"] = copy.deepcopy(model.perceptual).to(dtype)
     return m, {k: v.to(dtype) for k, v in batch.items()}
 
+# %% ../nbs/06_fast.ipynb #3326dea1
 def compare_steps(model:I2VGAN, # the model (its D_X, D_Y are frozen for the generator half, as in `Trainer`)
                   batch:dict, # a batch on the model's device
                   seed:int=0, # torch's generator is seeded with it before each step (same patch positions)
@@ -407,6 +408,7 @@ def worst(errors:dict) -> float:
     "The largest error in `compare_steps`' result."
     return max(max(v.values()) if isinstance(v, dict) else v for v in errors.values())
 
+# %% ../nbs/06_fast.ipynb #6a5dc4af
 def check_equivalence(model:I2VGAN, batch:dict, seed:int=0,
                       tol:float=1e-5, # largest relative error allowed between the fast and the reference step
                      ) -> dict:
@@ -549,6 +551,7 @@ def _flat_apply(tensors:list, fn):
     for t in tensors:
         n = t.numel(); t.copy_(flat[off:off + n].view_as(t)); off += n
 
+# %% ../nbs/06_fast.ipynb #c05e0c77
 class DistributedTrainer(FastTrainer):
     "`FastTrainer` for one process of a `torchrun` job: a slice of each batch, gradients averaged, rank 0 writes."
     def __init__(self, model:I2VGAN, dataset, out_dir,
@@ -648,6 +651,7 @@ def _translate_tensor(G:nn.Module, P:nn.Module|None, x:torch.Tensor, batch_size:
             fakes = torch.cat([fakes[:2], (preds + fakes[2:]) / 2])
     return fakes
 
+# %% ../nbs/06_fast.ipynb #f3a1671b
 @torch.no_grad()
 def fast_translate(model:I2VGAN, frames, # infrared clip: uint8 T×H×W×C, T×C×H×W tensor in [-1, 1], or a path
                    fuse_predictor:bool=False, # average with P_Y(G_Y(x_{t-2}), G_Y(x_{t-1})) (training code's test path)

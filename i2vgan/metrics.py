@@ -295,6 +295,7 @@ def frame_features(frames, # uint8 (N,H,W,3) frames, a list of frames, or a list
         fs = [net(b.to(dev)).reshape(len(b), -1).double().cpu() for b in _frame_batches(frames, name, batch_size)]
     return torch.cat(fs)
 
+# %% ../nbs/05_metrics.ipynb #18a03f0a
 def _fid_features(fr:torch.Tensor, ff:torch.Tensor) -> float:
     from torchmetrics.image.fid import FrechetInceptionDistance
     if len(fr) < 2 or len(ff) < 2: raise ValueError(f"FID needs at least 2 frames on each side, got real {len(fr)}, fake {len(ff)}")
@@ -342,6 +343,30 @@ def kid(real, # real (visible) frames, as in `fid`
 _FMT = {'PSNR': '{:.2f}', 'SSIM': '{:.3f}', 'FID': '{:.2f}', 'FID/100 (hypothesis)': '{:.4f}', 'KID': '{:.4f}',
         'E_warp': '{:.5f}', 'tOF': '{:.3f}'}
 
+def _write_csv(path:Path, columns:list, rows:list, notes:list):
+    "The rows as CSV (floats by `repr`, so they read back exactly), the notes as trailing `# ` lines."
+    with open(path, 'w', newline='') as f:
+        w = csv.writer(f); w.writerow(columns)
+        for r in rows: w.writerow(['' if r.get(c) is None else repr(r[c]) if isinstance(r[c], float) else r[c] for c in columns])
+        for n in notes: f.write(f"# {n}\n")
+
+def _csv_value(c:str, v:str):
+    "A CSV cell read back: empty → None, the clip name as it is, else an int, a float or the text."
+    if v == '': return None
+    if c in ('clip',): return v
+    try: return int(v)
+    except ValueError:
+        try: return float(v)
+        except ValueError: return v
+
+def _read_csv(path:Path) -> tuple:
+    "(rows, columns, notes) of a CSV written by `_write_csv`."
+    lines = path.read_text().splitlines()
+    notes = [l[2:] for l in lines if l.startswith('# ')]
+    rd = list(csv.reader([l for l in lines if not l.startswith('# ')]))
+    return [{c: _csv_value(c, v) for c, v in zip(rd[0], row)} for row in rd[1:]], rd[0], notes
+
+# %% ../nbs/05_metrics.ipynb #591842db
 class MetricTable:
     "Rows of metric values (dicts, one per clip, then 'all') that print as Markdown and save as CSV or JSON."
     def __init__(self, rows:list, # dicts with a 'clip' key and metric values (None = not computed)
@@ -377,11 +402,7 @@ class MetricTable:
         path = Path(path)
         if path.suffix.lower() == '.json':
             path.write_text(json.dumps(dict(columns=self.columns, rows=self.rows, notes=self.notes), indent=1))
-        elif path.suffix.lower() == '.csv':
-            with open(path, 'w', newline='') as f:
-                w = csv.writer(f); w.writerow(self.columns)
-                for r in self.rows: w.writerow(['' if r.get(c) is None else repr(r[c]) if isinstance(r[c], float) else r[c] for c in self.columns])
-                for n in self.notes: f.write(f"# {n}\n")
+        elif path.suffix.lower() == '.csv': _write_csv(path, self.columns, self.rows, self.notes)
         else: raise ValueError(f"path={str(path)!r}: expected a .csv or .json file name")
         return path
     @classmethod
@@ -391,17 +412,7 @@ class MetricTable:
         if not path.is_file(): raise FileNotFoundError(f"path={str(path)!r}: no such file")
         if path.suffix.lower() == '.json':
             d = json.loads(path.read_text()); return cls(d['rows'], d['columns'], d['notes'])
-        lines = path.read_text().splitlines()
-        notes = [l[2:] for l in lines if l.startswith('# ')]
-        rd = list(csv.reader([l for l in lines if not l.startswith('# ')]))
-        def conv(c, v):
-            if v == '': return None
-            if c in ('clip',): return v
-            try: return int(v)
-            except ValueError:
-                try: return float(v)
-                except ValueError: return v
-        return cls([{c: conv(c, v) for c, v in zip(rd[0], row)} for row in rd[1:]], rd[0], notes)
+        return cls(*_read_csv(path))
 
 # %% ../nbs/05_metrics.ipynb #8e406724
 METRICS = ('psnr', 'ssim', 'fid', 'kid', 'e_warp', 'tof')
@@ -446,8 +457,76 @@ def _translated(model_or_frames, i:int, name:str, ir:np.ndarray, fuse_predictor:
         return _to_frames(m(ir))
     raise TypeError(f"model_or_frames: expected a dict/list of translated clips, a model with .translate, or a callable; got {type(m).__name__}")
 
+# %% ../nbs/05_metrics.ipynb #ea6594e6
+def _feature_net(feature, want, weights, download:bool, notes:list):
+    "The FID/KID feature extractor: `feature`, else Inception-v3 (None without its weights); says which in `notes`."
+    net = feature
+    if (want('fid') or want('kid')) and net is None:
+        try:
+            net = inception_extractor(weights, download=download, timeout=10.)
+            notes.append(f"FID/KID: torchmetrics, Inception-v3 2048-d pool features ({Path(net.weights_used).name}), TF1-style bilinear resize to 299.")
+        except RuntimeError as e:
+            notes.append(f"FID/KID not computed: {e}")
+    elif net is not None and (want('fid') or want('kid')):
+        notes.append(f"FID/KID with a custom feature extractor ({type(net).__name__}): not comparable to Inception FID.")
+    return net
+
+def _checked_translation(model_or_frames, i:int, name:str, ir:np.ndarray, gt, fuse_predictor:bool) -> np.ndarray:
+    "Clip `name`'s translation as frames, checked against its infrared input and (if any) its ground truth."
+    out = _as_clip(_translated(model_or_frames, i, name, ir, fuse_predictor), f"translation of clip {name!r}")
+    _check_pair(ir, out, (f"clips[{name!r}] infrared", f"translation of clip {name!r}"), same_dtype=False, same_channels=False)
+    if gt is not None: _check_pair(out, gt, (f"translation of clip {name!r}", f"clips[{name!r}] visible"))
+    return out
+
+def _clip_row(name:str, ir, out, gt, want, net, pool:dict, fp:dict, batch_size:int, kid_subset_size, kid_subsets:int, seed:int) -> dict:
+    "One clip's row; its per-frame values and features also go into `pool`, for the 'all' row."
+    row = dict(clip=name, frames=len(ir))
+    if gt is not None and want('psnr'): v = _psnr_frames(out, gt); pool['PSNR'].append(v); row['PSNR'] = float(v.mean())
+    if gt is not None and want('ssim'): v = _ssim_frames(out, gt); pool['SSIM'].append(v); row['SSIM'] = float(v.mean())
+    if gt is not None and net is not None and (want('fid') or want('kid')):
+        fr, ff = frame_features(gt, net, batch_size), frame_features(out, net, batch_size)
+        pool['real'].append(fr); pool['fake'].append(ff)
+        if want('fid') and len(gt) >= 2: row['FID'] = _fid_features(fr, ff)
+        if want('kid') and len(gt) >= 4:
+            row['KID'], row['KID_std'] = _kid_features(fr, ff, kid_subset_size and min(kid_subset_size, len(gt)), kid_subsets, seed)
+    if len(ir) >= 2 and (want('e_warp') or want('tof')):
+        if want('e_warp'):
+            v = _warp_errors(out, ClipFlows(ir, f"clips[{name!r}] infrared", **fp)); pool['E_warp'].append(v); row['E_warp'] = float(v.mean())
+        if want('tof'):
+            ref = ClipFlows(ir if gt is None else gt, f"clips[{name!r}] {'infrared' if gt is None else 'visible'}", method='farneback')
+            v = _tof_frames(ClipFlows(out, f"translation of clip {name!r}", method='farneback'), ref); pool['tOF'].append(v); row['tOF'] = float(v.mean())
+    return row
+
+# %% ../nbs/05_metrics.ipynb #f747ed6c
 def _mean(xs): xs = [x for x in xs if x is not None]; return float(np.mean(np.concatenate(xs))) if xs else None
 
+def _all_row(clips:list, pool:dict, want, kid_subset_size, kid_subsets:int, seed:int) -> dict:
+    "The 'all' row: means over the pooled frames, FID and KID on the pooled features."
+    allrow = dict(clip='all', frames=sum(len(c[1]) for c in clips))
+    for k in ('PSNR', 'SSIM', 'E_warp', 'tOF'): allrow[k] = _mean(pool[k]) if want(k.lower()) else None
+    if pool['real']:
+        fr, ff = torch.cat(pool['real']), torch.cat(pool['fake'])
+        if want('fid') and len(fr) >= 2: allrow['FID'] = _fid_features(fr, ff)
+        if want('kid') and len(fr) >= 4: allrow['KID'], allrow['KID_std'] = _kid_features(fr, ff, kid_subset_size, kid_subsets, seed)
+    return allrow
+
+def _columns(want, paper_scale:bool) -> list:
+    "The table's columns, in the paper's order, for the metrics asked for."
+    return ['clip', 'frames'] + [c for k, c in (('psnr', 'PSNR'), ('ssim', 'SSIM'), ('fid', 'FID'), ('fid', 'FID/100 (hypothesis)'),
+                                                ('kid', 'KID'), ('kid', 'KID_std'), ('e_warp', 'E_warp'), ('tof', 'tOF'))
+                                if want(k) and (c != 'FID/100 (hypothesis)' or paper_scale)]
+
+def _closing_notes(want, net, pool:dict, kid_subsets:int, kid_subset_size, seed:int, no_gt:list, paper_scale:bool) -> list:
+    "The notes under the table: how KID, E_warp and tOF were computed, which clips had no ground truth, the FID/100 caveat."
+    notes = []
+    if want('kid') and net is not None and pool['real']: notes.append(f"KID: mean ± std over {kid_subsets} subsets of {'min(1000, N//2)' if kid_subset_size is None else kid_subset_size} frames (seed {seed}).")
+    if want('e_warp'): notes.append("E_warp (Lai et al., flow on the infrared input) uses TV-L1 flow; Lai et al. used FlowNet2: not comparable to their numbers.")
+    if want('tof'): notes.append("tOF as TecoGAN's metrics.py: OpenCV Farnebäck flow with its parameters, 16-px border crop.")
+    if no_gt: notes.append(f"No visible ground truth for {no_gt}: no PSNR/SSIM/FID/KID; tOF there is against the infrared input (motion fidelity).")
+    if paper_scale: notes.append("FID/100 is a hypothesis about the paper's scale, not a known convention.")
+    return notes
+
+# %% ../nbs/05_metrics.ipynb #9ade2e47
 def evaluate(model_or_frames, # translated clips (dict by name / list) or a model with .translate, or a callable
              clips, # [(name, infrared (T,H,W,3) uint8, visible ground truth or None)] or {name: (ir, gt)}
              fuse_predictor:bool=False, # passed to `model.translate` (the training code's fused test path)
@@ -464,57 +543,19 @@ def evaluate(model_or_frames, # translated clips (dict by name / list) or a mode
     if bad: raise ValueError(f"metrics: unknown {sorted(bad)}; choose from {METRICS}")
     clips, fp, notes = _norm_clips(clips), flow_params or {}, []
     want = lambda k: k in metrics
-    net = feature
-    if (want('fid') or want('kid')) and net is None:
-        try:
-            net = inception_extractor(weights, download=download, timeout=10.)
-            notes.append(f"FID/KID: torchmetrics, Inception-v3 2048-d pool features ({Path(net.weights_used).name}), TF1-style bilinear resize to 299.")
-        except RuntimeError as e:
-            notes.append(f"FID/KID not computed: {e}")
-    elif net is not None and (want('fid') or want('kid')):
-        notes.append(f"FID/KID with a custom feature extractor ({type(net).__name__}): not comparable to Inception FID.")
+    net = _feature_net(feature, want, weights, download, notes)
     rows, pool = [], dict(PSNR=[], SSIM=[], E_warp=[], tOF=[], real=[], fake=[])
     no_gt = []
     for i, (name, ir, gt) in enumerate(clips):
-        out = _as_clip(_translated(model_or_frames, i, name, ir, fuse_predictor), f"translation of clip {name!r}")
-        _check_pair(ir, out, (f"clips[{name!r}] infrared", f"translation of clip {name!r}"), same_dtype=False, same_channels=False)
-        if gt is not None: _check_pair(out, gt, (f"translation of clip {name!r}", f"clips[{name!r}] visible"))
-        else: no_gt.append(name)
-        row = dict(clip=name, frames=len(ir))
-        if gt is not None and want('psnr'): v = _psnr_frames(out, gt); pool['PSNR'].append(v); row['PSNR'] = float(v.mean())
-        if gt is not None and want('ssim'): v = _ssim_frames(out, gt); pool['SSIM'].append(v); row['SSIM'] = float(v.mean())
-        if gt is not None and net is not None and (want('fid') or want('kid')):
-            fr, ff = frame_features(gt, net, batch_size), frame_features(out, net, batch_size)
-            pool['real'].append(fr); pool['fake'].append(ff)
-            if want('fid') and len(gt) >= 2: row['FID'] = _fid_features(fr, ff)
-            if want('kid') and len(gt) >= 4:
-                row['KID'], row['KID_std'] = _kid_features(fr, ff, kid_subset_size and min(kid_subset_size, len(gt)), kid_subsets, seed)
-        if len(ir) >= 2 and (want('e_warp') or want('tof')):
-            if want('e_warp'):
-                v = _warp_errors(out, ClipFlows(ir, f"clips[{name!r}] infrared", **fp)); pool['E_warp'].append(v); row['E_warp'] = float(v.mean())
-            if want('tof'):
-                ref = ClipFlows(ir if gt is None else gt, f"clips[{name!r}] {'infrared' if gt is None else 'visible'}", method='farneback')
-                v = _tof_frames(ClipFlows(out, f"translation of clip {name!r}", method='farneback'), ref); pool['tOF'].append(v); row['tOF'] = float(v.mean())
-        rows.append(row)
-    allrow = dict(clip='all', frames=sum(len(c[1]) for c in clips))
-    for k in ('PSNR', 'SSIM', 'E_warp', 'tOF'): allrow[k] = _mean(pool[k]) if want(k.lower()) else None
-    if pool['real']:
-        fr, ff = torch.cat(pool['real']), torch.cat(pool['fake'])
-        if want('fid') and len(fr) >= 2: allrow['FID'] = _fid_features(fr, ff)
-        if want('kid') and len(fr) >= 4: allrow['KID'], allrow['KID_std'] = _kid_features(fr, ff, kid_subset_size, kid_subsets, seed)
-    rows.append(allrow)
-    cols = ['clip', 'frames'] + [c for k, c in (('psnr', 'PSNR'), ('ssim', 'SSIM'), ('fid', 'FID'), ('fid', 'FID/100 (hypothesis)'),
-                                                 ('kid', 'KID'), ('kid', 'KID_std'), ('e_warp', 'E_warp'), ('tof', 'tOF'))
-                                 if want(k) and (c != 'FID/100 (hypothesis)' or paper_scale)]
+        out = _checked_translation(model_or_frames, i, name, ir, gt, fuse_predictor)
+        if gt is None: no_gt.append(name)
+        rows.append(_clip_row(name, ir, out, gt, want, net, pool, fp, batch_size, kid_subset_size, kid_subsets, seed))
+    rows.append(_all_row(clips, pool, want, kid_subset_size, kid_subsets, seed))
+    cols = _columns(want, paper_scale)
     for r in rows:
         for c in cols: r.setdefault(c, None)
         if paper_scale and r.get('FID') is not None: r['FID/100 (hypothesis)'] = r['FID'] / 100
-    if want('kid') and net is not None and pool['real']: notes.append(f"KID: mean ± std over {kid_subsets} subsets of {'min(1000, N//2)' if kid_subset_size is None else kid_subset_size} frames (seed {seed}).")
-    if want('e_warp'): notes.append("E_warp (Lai et al., flow on the infrared input) uses TV-L1 flow; Lai et al. used FlowNet2: not comparable to their numbers.")
-    if want('tof'): notes.append("tOF as TecoGAN's metrics.py: OpenCV Farnebäck flow with its parameters, 16-px border crop.")
-    if no_gt: notes.append(f"No visible ground truth for {no_gt}: no PSNR/SSIM/FID/KID; tOF there is against the infrared input (motion fidelity).")
-    if paper_scale: notes.append("FID/100 is a hypothesis about the paper's scale, not a known convention.")
-    return MetricTable(rows, cols, notes)
+    return MetricTable(rows, cols, notes + _closing_notes(want, net, pool, kid_subsets, kid_subset_size, seed, no_gt, paper_scale))
 
 # %% ../nbs/05_metrics.ipynb #2099b7bd
 def irvi_clips(root, # IRVI's release tree (single/<scene>/testA, testB) or a flat folder with testA/ (infrared) and testB/ (visible, may be missing)

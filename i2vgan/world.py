@@ -106,6 +106,7 @@ def _pick(rng, options, jitter=0.06):
     c = np.array(options[rng.integers(len(options))], np.float32)
     return tuple(np.clip(c + rng.normal(0, jitter, 3), 0.02, 0.98))
 
+# %% ../nbs/10_world.ipynb #a33b8fbf
 def add_car(b, rng, x, z, axis=2, direction=1, speed=0.0, running=None):
     "A car centred at (x, z) facing +axis·direction (axis 0 = x, 2 = z): body, cabin, four wheels."
     L, W = rng.uniform(3.8, 4.8), rng.uniform(1.7, 1.95)
@@ -139,6 +140,7 @@ def add_person(b, rng, x, z, vel=(0, 0, 0)):
     b.ell(o, (x, 0.93 * h, z), (0.11, 0.13, 0.11), "skin", "head")
     return o
 
+# %% ../nbs/10_world.ipynb #a8fbcb2b
 def add_tree(b, rng, x, z):
     hgt = rng.uniform(4, 8); r = rng.uniform(1.3, 2.6)
     o = b.obj(colour=(rng.uniform(0.1, 0.3), rng.uniform(0.35, 0.55), rng.uniform(0.08, 0.2)))
@@ -467,6 +469,7 @@ def _windows(layout, g, pk, ok, part):
     lit = win & (_hash(np.floor(along / sp), np.floor(up / fl) * 131 + ok, layout.seed) < share * max(tod - 0.35, 0) * 1.6)
     return win, lit
 
+# %% ../nbs/10_world.ipynb #68c48d75
 def _car_details(layout, g, pk, ok, part):
     "Cars: where the head and tail lights are, the hot engine (front), exhaust (back) and tyres, the cabin's roof and pillars."
     O, tod = layout.objs, layout.light["tod"]
@@ -487,6 +490,7 @@ def _car_details(layout, g, pk, ok, part):
     roof = cab & ((g["axis"] == 1) | (along < 0.08) | (along > 0.92))
     return head | tail, emit, heat + 2.0 * roof, roof
 
+# %% ../nbs/10_world.ipynb #7c631c7e
 def materials(layout:Layout, g:dict) -> dict:
     "Per pixel: material index, object index (−1 for ground and sky), part, light emitted and heat added by engines and lamps."
     P, tod = layout.prims, layout.light["tod"]
@@ -518,6 +522,7 @@ def sky_colour(layout:Layout, d:np.ndarray) -> np.ndarray:
     cloud = np.clip(noise(d[..., 0] * k * 2 + layout.seed % 97, d[..., 2] * k * 2, layout.seed, 3) * 2.2 - 1.1, 0, 1)[..., None]
     return _mix(c, _mix((1, 1, 1), (0.95, 0.7, 0.6), tod), cloud * 0.8)
 
+# %% ../nbs/10_world.ipynb #a01f2f0a
 def albedo(layout:Layout, g:dict, m:dict) -> np.ndarray:
     "Surface colour before light: per-material textures in world coordinates, per-instance colours."
     O = layout.objs; mat, ok = m["mat"], np.maximum(m["obj"], 0)
@@ -544,6 +549,7 @@ def albedo(layout:Layout, g:dict, m:dict) -> np.ndarray:
     put("trunk", np.array([0.3, 0.2, 0.12], np.float32)); put("metal", np.array([0.45, 0.46, 0.48], np.float32))
     return out
 
+# %% ../nbs/10_world.ipynb #23b3df59
 def _reflect(d, n): return d - 2 * (d * n).sum(-1, keepdims=True) * n
 
 def visible(layout:Layout, g:dict, m:dict, shadow:np.ndarray) -> np.ndarray:
