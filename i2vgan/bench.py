@@ -183,6 +183,15 @@ def _event_time(e, cuda:bool) -> float:
     if not cuda: return e.self_cpu_time_total
     return getattr(e, "self_device_time_total", None) or getattr(e, "self_cuda_time_total", 0)
 
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    "Point file descriptor 2 at /dev/null for a moment: kineto prints 'USDT: profiler_start/stop' at every log level."
+    sys.stderr.flush(); saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null: os.dup2(null.fileno(), 2)
+        yield
+    finally: os.dup2(saved, 2); os.close(saved)
+
 def _profile(fn, steps:int, dev, top:int) -> dict:
     "Run fn() `steps` times under torch.profiler: wall and busy time per call, and the top kernels / operators."
     from torch.profiler import profile, ProfilerActivity
@@ -190,10 +199,12 @@ def _profile(fn, steps:int, dev, top:int) -> dict:
     cuda = dev.type == "cuda"
     if not cuda: os.environ.setdefault("KINETO_LOG_LEVEL", "5")   # else the profiler logs "gpuGetDeviceCount failed" without a GPU
     _sync(dev)
-    with profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])) as prof:
-        t0 = time.perf_counter()
-        for _ in range(steps): fn()
-        _sync(dev); wall = time.perf_counter() - t0
+    prof = profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else []))
+    with _native_stderr_silenced(): prof.start()
+    t0 = time.perf_counter()
+    for _ in range(steps): fn()
+    _sync(dev); wall = time.perf_counter() - t0
+    with _native_stderr_silenced(): prof.stop()
     avgs = prof.key_averages()
     rows = [e for e in avgs if e.device_type == (DeviceType.CUDA if cuda else DeviceType.CPU)]
     if cuda and not rows:   # a profiler that files kernels under the CPU ops that launched them: their device time
