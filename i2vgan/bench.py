@@ -201,10 +201,12 @@ def _profile(fn, steps:int, dev, top:int) -> dict:
     _sync(dev)
     prof = profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else []))
     with _native_stderr_silenced(): prof.start()
-    t0 = time.perf_counter()
-    for _ in range(steps): fn()
-    _sync(dev); wall = time.perf_counter() - t0
-    with _native_stderr_silenced(): prof.stop()
+    try:
+        t0 = time.perf_counter()
+        for _ in range(steps): fn()
+        _sync(dev); wall = time.perf_counter() - t0
+    finally:
+        with _native_stderr_silenced(): prof.stop()
     avgs = prof.key_averages()
     rows = [e for e in avgs if e.device_type == (DeviceType.CUDA if cuda else DeviceType.CPU)]
     if cuda and not rows:   # a profiler that files kernels under the CPU ops that launched them: their device time

@@ -149,11 +149,12 @@ class Lab:
 # ---------------------------------------------------------------- fixtures
 @pytest.fixture(scope='session')
 def project(tmp_path_factory):
-    "A temporary copy of the project's nbs/ (cells nbdev_test skips removed) and assets/."
+    "A temporary copy of the project's nbs/ (cells nbdev_test skips removed), assets/ and results/ (committed runs the notebooks read)."
     tmp = tmp_path_factory.mktemp('i2vgan_browser')
     shutil.copytree(NBS, tmp/'nbs', ignore=shutil.ignore_patterns('.ipynb_checkpoints', '_proc', '*.ipynb'))
-    if (ROOT/'assets').is_dir(): shutil.copytree(ROOT/'assets', tmp/'assets')
-    else: (tmp/'assets').mkdir()
+    for d in ('assets', 'results'):
+        if (ROOT/d).is_dir(): shutil.copytree(ROOT/d, tmp/d)
+        else: (tmp/d).mkdir()
     flags = skip_flags()
     for name in notebooks(): write_test_copy(NBS/name, tmp/'nbs'/name, flags)
     return tmp
