@@ -257,14 +257,15 @@ def cmd_demo(a):
 # %% ../nbs/09_cli.ipynb #820d92f8
 def cmd_reproduce(a):
     import matplotlib.pyplot as plt
-    from i2vgan.reproduce import reproduce, orderings, comparison_gif, plot_curves
+    from i2vgan.reproduce import reproduce, claims_table, comparison_gif, plot_curves, HIGHER
     summary = reproduce(a.out, rows=a.rows, seeds=tuple(a.seeds), main_seeds=tuple(a.main_seeds), steps=a.steps, scale=a.scale,
-                        workers=a.workers, data=a.data, resume=not a.no_resume, size=a.size or None,
+                        workers=a.workers, data=a.data, resume=not a.no_resume, size=a.size,
                         n_layers_d=a.d_layers or None, test_frames=a.test_frames,
                         vgg_weights=a.vgg_weights, device=a.device, references=not a.no_references,
                         fast=not a.reference_trainer)
     print(); print(summary)
-    if len(summary) > 1: print(); print(orderings(summary))
+    for m in (m for m in HIGHER if len(summary) > 1 and any(r.get(m) is not None for r in summary.rows)):
+        print(); print(claims_table(summary, m))
     if not a.no_figures:
         out = Path(a.out)
         gif = comparison_gif(out, out / "methods.gif", rows=a.rows)
@@ -363,7 +364,7 @@ def _reproduce_args(sub):
     rp.add_argument("--scale", default="tiny", choices=sorted(SCALES), help="tiny (CPU, 32 px) or paper (256 px, GPU)")
     rp.add_argument("--workers", type=int, default=1, help="runs in parallel (separate processes, one thread each)")
     rp.add_argument("--data", default="world", help="'world' (the built-in synthetic world, made in --out) or a folder in IRVI's layout")
-    rp.add_argument("--size", type=int, default=64, help="frame size (default: 64; 0: the scale's)")
+    rp.add_argument("--size", type=int, default=None, help="frame size (default: 64 at the tiny scale, else the scale's)")
     rp.add_argument("--d-layers", type=int, default=3, help="PatchGAN layers (default: 3, a 70-px patch; 0: the scale's)")
     rp.add_argument("--test-frames", type=int, default=None, help="score only the first N frames of each test clip")
     rp.add_argument("--vgg-weights", default="auto", help="auto | imagenet | random | path to a VGG-19 state dict")

@@ -16,8 +16,7 @@ from .metrics import MetricTable, _FMT
 __all__ = ['PAPER_COLUMNS', 'PAPER_TABLE5', 'LABELS', 'ROWS', 'MAIN_ROWS', 'REFERENCES', 'SWITCHES', 'REPRO_WORLD', 'HIGHER',
            'CLAIMS', 'SHORT', 'paper_table', 'row_config', 'loss_terms', 'machine_info', 'world_data', 'run_one',
            'SummaryTable', 'load_results', 'summarize', 'reproduce', 'detectable', 'compare', 'paper_holds',
-           'orderings', 'claims_table', 'verdict_lines', 'plot_curves', 'comparison_frames', 'comparison_gif',
-           'keep_results']
+           'claims_table', 'plot_curves', 'comparison_frames', 'comparison_gif', 'keep_results']
 
 # %% ../nbs/08_reproduction.ipynb #b4e852aa
 PAPER_COLUMNS = ("Flower", "Traffic", "Monitoring-all")
@@ -359,7 +358,7 @@ def reproduce(out_dir="outputs/reproduction", # where everything goes: world/, <
               main_seeds=(3, 4), # more seeds for `MAIN_ROWS` (and the reference rows) only
               steps:int=800, # training steps of every run
               scale:str="tiny", # "tiny" (CPU) or "paper" (GPU)
-              size:int|None=64, # frame size (None: the scale's)
+              size:int|None=None, # frame size (None: 64 px at the tiny scale, which the world's scenes need; else the scale's)
               n_layers_d:int|None=3, # PatchGAN depth (3: 70-px patches see a whole 64-px frame; None: the scale's)
               workers:int=1, # parallel runs (separate processes, one thread each)
               data:str="world", # "world" (the built-in world's traffic scene, made in out_dir/world) or a folder in IRVI's layout
@@ -373,6 +372,7 @@ def reproduce(out_dir="outputs/reproduction", # where everything goes: world/, <
              ) -> SummaryTable:
     "Train and score every (row, seed) with identical data, steps and sizes; write summary.json; return mean ± std per row."
     rows, seeds, main_seeds = _checked(rows, references, seeds, main_seeds, steps, workers, scale, test_frames, size)
+    if size is None and scale == "tiny": size = 64
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     px = size or SCALES[scale]["size"]
     root = _training_data(out, data, px, workers)
@@ -458,28 +458,9 @@ def _fmt_d(d:float, metric:str) -> str:
     s = _FMT.get(metric, "{:.4g}").format(d)
     return s if s.startswith("-") else "+" + s
 
-def _fmt_cmp(c:dict, metric:str) -> str:
-    if c["d"] is None: return "—"
-    extra = f", t={c['t']:.1f}" if c["t"] is not None and math.isfinite(c["t"]) else ""
-    return f"{c['verdict']} ({_fmt_d(c['d'], metric)}, {c['wins']}/{c['n']}{extra})"
-
 def _claims(summary, claims) -> list:
     have = {r["row"] for r in summary.rows}
     return [(a, b) for a, b in claims or CLAIMS if a in have and b in have]
-
-def orderings(summary:SummaryTable, claims=None, metrics=("PSNR", "SSIM", "E_warp", "tOF"), alpha:float=0.05) -> SummaryTable:
-    "One line per claim: our verdict per metric (mean paired difference, seeds won, t), and the paper's column count."
-    metrics = [m for m in metrics if any(r.get(m) is not None for r in summary.rows)]
-    rows = []
-    for a, b in _claims(summary, claims):
-        r = {"claim": f"{LABELS[a]} beats {LABELS[b]}"}
-        for m in metrics: r[m] = _fmt_cmp(compare(summary, a, b, m, alpha), m)
-        for m in ("PSNR", "SSIM", "FID"): r[f"paper {m}"] = paper_holds(a, b, m) or "—"
-        rows.append(r)
-    return SummaryTable(rows, notes=[f"Cell: verdict (mean of the per-seed differences a − b, seeds where a wins / seeds, paired t). "
-                                     f"yes / no (reversed): a paired two-sided t-test rejects equality at {alpha:g}, in / against the paper's "
-                                     f"direction; tie: it doesn't; ?: one seed, sign only. E_warp and tOF: lower is better. "
-                                     f"paper X: in how many of Flower, Traffic, Monitoring-all the paper's tables show the claim (the paper has no E_warp/tOF)."])
 
 # %% ../nbs/08_reproduction.ipynb #5e1d2c03
 def claims_table(summary:SummaryTable, metric:str="PSNR", claims=None, alpha:float=0.05, power:float=0.8) -> SummaryTable:
@@ -496,21 +477,6 @@ def claims_table(summary:SummaryTable, metric:str="PSNR", claims=None, alpha:flo
                                      f"p: paired two-sided t-test over the common seeds; ours: yes / no (reversed) when p < {alpha:g}, "
                                      f"else tie. detectable Δ: the true mean difference this test would find with probability "
                                      f"{power:g}, from the observed spread of the per-seed differences.{lower}"])
-
-def verdict_lines(summary:SummaryTable, claims=None, metrics=("PSNR", "SSIM", "E_warp", "tOF"), alpha:float=0.05) -> str:
-    "The orderings as sentences (Markdown), generated from the numbers."
-    out = []
-    for a, b in _claims(summary, claims):
-        parts = []
-        for m in metrics:
-            c = compare(summary, a, b, m, alpha)
-            if c["d"] is None: continue
-            how = (f"p = {c['p']:.2g}" + (f", detectable {_FMT.get(m, '{:.4g}').format(c['mdd'])}" if c["mdd"] else "")
-                   if c["p"] is not None else "one seed")
-            parts.append(f"{m} **{c['verdict']}** ({_fmt_d(c['d'], m)}, {c['wins']}/{c['n']} seeds, {how})")
-        paper = ", ".join(f"{m} {paper_holds(a, b, m)}" for m in ("PSNR", "SSIM", "FID") if paper_holds(a, b, m))
-        out.append(f"- {LABELS[a]} > {LABELS[b]}? " + "; ".join(parts) + (f" — paper: {paper} columns" if paper else " — not in the paper"))
-    return "\n".join(out)
 
 # %% ../nbs/08_reproduction.ipynb #35044624
 SHORT = {"cycle-gan": "Cycle", "recycle-gan": "Recycle", "recycle-gan+pcp": "Rec+PCP", "recycle-gan+exs": "Rec+EXS",
@@ -564,7 +530,7 @@ def comparison_frames(out_dir, rows=None, clip:str|None=None, seed:int=0,
     rows = [r for r in (rows or ROWS) if (out / r / f"seed{seed}" / "translations.npz").exists()]
     if not rows: raise FileNotFoundError(f"{out_dir}: no translations.npz for seed {seed}")
     res = json.loads((out / rows[0] / f"seed{seed}" / "results.json").read_text())
-    data = Path(res["data"])                    # as recorded (may be relative to where the command ran)
+    data = Path(res["data"]) if Path(res["data"]).is_absolute() else out / res["data"]   # as recorded; relative: to out_dir
     if not data.is_dir(): data = out / "world"
     clips = {n: (ir, gt) for n, ir, gt in irvi_clips(data)}
     clip = clip or res["test_clips"][0]
@@ -606,7 +572,7 @@ def keep_results(out_dir, # a finished reproduction (`reproduce`'s out_dir)
     clip = clip or json.loads(runs[0].read_text())["test_clips"][0]
     for p in runs:
         to = dest / p.parent.relative_to(out); to.mkdir(parents=True, exist_ok=True)
-        res = json.loads(p.read_text()); res["data"] = "world"                 # no machine path: pictures read dest/world
+        res = json.loads(p.read_text()); res["data"] = "world"                 # no machine path: relative to dest
         _write_json(to / "results.json", res)
         if (p.parent / "log.jsonl").exists(): shutil.copy2(p.parent / "log.jsonl", to / "log.jsonl")
         if res["seed"] == seed: np.savez_compressed(to / "translations.npz", **{clip: np.load(p.parent / "translations.npz")[clip]})
