@@ -63,6 +63,7 @@ class I2VGANConfig:
     vgg_weights: str = "auto"          # "auto" | "imagenet" | "random" | a file path
     # PatchNCE
     nce_layers: tuple = (0, 4, 8, 12, 16)
+    nce_after_relu: bool = False  # official code: a tap that a ReLU follows is read after it (in-place ReLUs)
     num_patches: int = 256
     tau: float = 0.07
     mlp_units: int = 256
@@ -74,6 +75,7 @@ class I2VGANConfig:
     pool_size: int = 0         # image pool of fakes for D (0 = off, as the paper's command)
     n_steps: int = 1000        # steps at the initial learning rate ...
     n_steps_decay: int = 1000  # ... then linear decay to zero over these
+    epoch_steps: int = 0       # 0: the lr factor changes every step; k > 0: once per k-step epoch (official rule)
     seed: int = 0
 
     def __post_init__(self):
@@ -107,7 +109,7 @@ PRESETS = {
     "recycle-gan": dict(_OFF, use_recurrent=True, use_recycle=True),
     "i2vgan":      dict(),
     "i2vgan-official": dict(perceptual_form="official", use_identity=True, d_sees_predictions=True,
-                            train_mlp=False, augment=False),
+                            train_mlp=False, augment=False, nce_after_relu=True),
 }
 SCALES = {
     "tiny":  dict(size=32, ngf=16, n_blocks=3, npf=16, unet_downs=5, ndf=16, n_layers_d=2,
@@ -138,11 +140,11 @@ def official_schedule(n_triplets:int, # items per epoch: max(#infrared, #visible
                       epochs:int=35, # constant-lr epochs (`--niter`)
                       epochs_decay:int=35, # linear-decay epochs (`--niter_decay`)
                       batch_size:int=1, # triplets per step
-                     ) -> dict: # {"n_steps": …, "n_steps_decay": …}, config fields
-    "The official code's 35 + 35 epoch schedule as steps for a dataset of `n_triplets` items."
+                     ) -> dict: # {"n_steps": …, "n_steps_decay": …, "epoch_steps": …}, config fields
+    "The official code's `--niter`/`--niter_decay` epochs as steps, with its per-epoch lr rule (`epoch_steps`)."
     if n_triplets < 1: raise ValueError(f"n_triplets={n_triplets}: expected at least one training triplet")
     per_epoch = -(-n_triplets // batch_size)
-    return {"n_steps": epochs * per_epoch, "n_steps_decay": epochs_decay * per_epoch}
+    return {"n_steps": epochs * per_epoch, "n_steps_decay": epochs_decay * per_epoch, "epoch_steps": per_epoch}
 
 # %% ../nbs/03_core.ipynb #4f2e7acb
 class I2VGAN(nn.Module):
@@ -161,6 +163,7 @@ class I2VGAN(nn.Module):
         self.D_Y = PatchDiscriminator(c.vis_channels, ndf=c.ndf, n_layers=c.n_layers_d)
         self.F_X = PatchSampleMLP(self.G_Y.encoder_channels(c.nce_layers), n_units=c.mlp_units)
         self.F_Y = PatchSampleMLP(self.G_X.encoder_channels(c.nce_layers), n_units=c.mlp_units)
+        self.nce_taps = tuple(self.G_Y.tap_indices(c.nce_layers, c.nce_after_relu))   # what PatchNCE encodes
         for net in self.children(): init_weights(net, 0.02)
         if not c.train_mlp: self.F_X.requires_grad_(False); self.F_Y.requires_grad_(False)
         if perceptual is None and c.use_perceptual:
@@ -247,11 +250,11 @@ def direction_terms(model:I2VGAN, out:dict, # `flow`'s tensors for one direction
     encode = n["G"].encode
     if c.use_exs:
         t[f"exs_{src}"] = c.lambda_exs * sum(
-            external_similarity_loss(encode, n["F"], out[f"x{i}"], f, c.nce_layers, c.num_patches, c.tau)
+            external_similarity_loss(encode, n["F"], out[f"x{i}"], f, model.nce_taps, c.num_patches, c.tau)
             for i, f in enumerate(fakes))
     if c.use_ins:
         t[f"ins_{src}"] = c.lambda_ins * internal_similarity_loss(
-            encode, n["F"], (out["x0"], out["x1"], out["x2"]), tuple(fakes), c.nce_layers, c.num_patches, c.tau)
+            encode, n["F"], (out["x0"], out["x1"], out["x2"]), tuple(fakes), model.nce_taps, c.num_patches, c.tau)
     if c.use_identity:
         same = n["G"](torch.cat(tgt[:2]))
         t[f"idt_{src}"] = c.lambda_idt * c.lambda_cyc * identity_loss(torch.cat(tgt[:2]), same) * 2

@@ -122,7 +122,7 @@ class FastStep:
                 ):
         self.model, c = model, model.config
         self.nce = c.use_exs or c.use_ins
-        self.layers = tuple(c.nce_layers)
+        self.layers = tuple(model.nce_taps)
         wrap = (lambda m: torch.compile(m, dynamic=False, mode=compile_mode)) if compile else (lambda m: m)
         if compile: _raise_recompile_limits()
         self.compiled = compile
@@ -476,7 +476,7 @@ class FastTrainer(Trainer):
             self.opt_G = adam(model.generator_parameters())
             self.opt_D_X, self.opt_D_Y = adam(model.D_X.parameters()), adam(model.D_Y.parameters())
             self.optimizers = [self.opt_G, self.opt_D_X, self.opt_D_Y]
-            self.schedulers = [torch.optim.lr_scheduler.LambdaLR(o, linear_decay(c.n_steps, c.n_steps_decay))
+            self.schedulers = [torch.optim.lr_scheduler.LambdaLR(o, linear_decay(c.n_steps, c.n_steps_decay, c.epoch_steps))
                                for o in self.optimizers]
         self.fast = FastStep(model, compile=compile, compile_mode=compile_mode)
 

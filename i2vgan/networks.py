@@ -132,6 +132,16 @@ def encode(self:ResnetGenerator, x:Tensor, # B×in_ch×H×W input
     return [feats[l] for l in layers]
 
 @patch
+def tap_indices(self:ResnetGenerator, layers=(0, 4, 8, 12, 16), # the PatchNCE layers, as the official code names them
+                after_relu:bool=False, # read a tap that a ReLU follows after that ReLU (the official in-place ReLUs)
+               ) -> list[int]: # the indices to pass to `encode`
+    "The indices `encode` reads for `layers`: as given, or as the official code's in-place ReLUs leave them."
+    layers = self._check_layers(layers)
+    if not after_relu: return layers
+    last = max(layers)   # the official encoder returns right after its deepest tap: no ReLU runs after that one
+    return [l + 1 if l != last and isinstance(self.model[l + 1], nn.ReLU) else l for l in layers]
+
+@patch
 def encoder_channels(self:ResnetGenerator, layers=(0, 4, 8, 12, 16)) -> list[int]:
     "Channel count of the feature after each given `Sequential` index (read from the modules)."
     layers = self._check_layers(layers)

@@ -84,8 +84,14 @@ def set_rng_state(st:dict):
     if "cuda" in st and torch.cuda.is_available(): torch.cuda.set_rng_state_all(st["cuda"])
 
 # %% ../nbs/04_train.ipynb #9d580fab
-def linear_decay(n_steps:int, n_steps_decay:int):
-    "LambdaLR factor: 1 for `n_steps` steps, then linearly down to 0 over `n_steps_decay`."
+def linear_decay(n_steps:int, # steps at the full rate (per-step rule), or the official `--niter` epochs in steps
+                 n_steps_decay:int, # steps of decay, or the official `--niter_decay` epochs in steps
+                 epoch_steps:int=0, # 0: a new factor every step; k > 0: the official per-epoch rule, k-step epochs
+                ):
+    "LambdaLR factor: 1 for `n_steps` steps then linearly down to 0 over `n_steps_decay`, or the official rule per epoch."
+    if epoch_steps > 0:    # CycleGAN's lambda rule with epoch_count = 1, stepped at the end of every epoch
+        niter, niter_decay = n_steps // epoch_steps, n_steps_decay // epoch_steps
+        return lambda step: max(0.0, 1.0 - max(0, step // epoch_steps + 2 - niter) / (niter_decay + 1))
     return lambda step: 1.0 if step < n_steps else max(0.0, 1.0 - (step - n_steps + 1) / max(1, n_steps_decay))
 
 # %% ../nbs/04_train.ipynb #1d3a46f8
@@ -133,7 +139,7 @@ class Trainer:
         self.opt_G = adam(model.generator_parameters())
         self.opt_D_X, self.opt_D_Y = adam(model.D_X.parameters()), adam(model.D_Y.parameters())
         self.optimizers = [self.opt_G, self.opt_D_X, self.opt_D_Y]
-        self.schedulers = [torch.optim.lr_scheduler.LambdaLR(o, linear_decay(c.n_steps, c.n_steps_decay))
+        self.schedulers = [torch.optim.lr_scheduler.LambdaLR(o, linear_decay(c.n_steps, c.n_steps_decay, c.epoch_steps))
                            for o in self.optimizers]
         self.pools = {"X": ImagePool(c.pool_size), "Y": ImagePool(c.pool_size)}
         self.step, self.elapsed = 0, 0.0
@@ -192,7 +198,7 @@ def train_step(self:Trainer, batch:dict) -> dict:
 Trainer.train_step = train_step
 
 # %% ../nbs/04_train.ipynb #61abbec6
-SCHEDULE_FIELDS = {"n_steps", "n_steps_decay"}   # a resumed run may stretch its schedule; nothing else may change
+SCHEDULE_FIELDS = {"n_steps", "n_steps_decay", "epoch_steps"}   # a resumed run may stretch its schedule; nothing else may change
 
 def state_dict(self:Trainer) -> dict:
     "Everything needed to resume exactly: nets, optimisers, schedulers, pools, RNG states, step, config."
