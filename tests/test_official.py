@@ -185,3 +185,76 @@ def test_mock_irvi_tree_trains_and_evaluates(tmp_path, capsys):
     main(["evaluate", "--checkpoint", str(ckpt), "--data", str(root), "--scene", "traffic", "--device", "cpu"])
     out = capsys.readouterr().out
     assert "c1" in out and "tOF" in out
+
+
+# ---- the official training step, exactly ----------------------------------------------------------------------
+def official_encode(net, x, layers):
+    "CUT's `ResnetGenerator.forward(x, layers, encode_only=True)`: keep the tensor after each listed index, stop after the last."
+    feats, f = [], x
+    for i, layer in enumerate(net.model):
+        f = layer(f)
+        if i in layers: feats.append(f)
+        if i == layers[-1]: return feats
+
+@pytest.mark.parametrize("layers", [(0, 4, 8, 12, 16), (0, 4, 8)])
+def test_official_taps_are_what_in_place_relus_leave(layers):
+    "The recipe generator's ReLUs are in-place, as CycleGAN's: its stored layer-8 tensor is rewritten by the ReLU at 9."
+    torch.manual_seed(0)
+    cfg = lambda name: I2VGANConfig.preset(name, "tiny", ngf=8, n_blocks=6, nce_layers=layers, vgg_weights="random", use_perceptual=False)
+    official, paper = I2VGAN(cfg("i2vgan-official")), I2VGAN(cfg("i2vgan"))
+    assert official.config.nce_after_relu and not paper.config.nce_after_relu
+    theirs_net = recipe_generator(8, 6); theirs_net.load_state_dict(official.G_Y.state_dict(), strict=True)
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        theirs = official_encode(theirs_net, x, list(layers))
+        ours, plain = official.G_Y.encode(x, official.nce_taps), paper.G_Y.encode(x, paper.nce_taps)
+    for l, t, o, p in zip(layers, theirs, ours, plain):
+        assert torch.allclose(t, o, atol=1e-5, rtol=0), l
+        post_relu = l == 8 and len(layers) == 5            # the deepest tap is read before its ReLU runs
+        assert torch.allclose(t, p, atol=1e-5, rtol=0) != post_relu, l
+        if post_relu: assert (o >= 0).all() and (p < 0).any()
+
+def test_fast_step_reads_the_official_taps():
+    "The fast trainer encodes the same taps as the reference step (the official preset with the paper's five layers)."
+    from i2vgan.fast import compare_steps, worst, tiny_config, random_batch
+    m = I2VGAN(tiny_config("i2vgan-official", n_blocks=6, nce_layers=(0, 4, 8, 12, 16)))
+    assert m.nce_taps == (0, 4, 9, 12, 16)
+    assert worst(compare_steps(m, random_batch(m.config, B=1))) < 1e-4
+
+def test_official_schedule_is_the_official_per_epoch_rule():
+    """LambdaLR stepped once per epoch with the official lambda_rule (epoch_count 1, niter = niter_decay = 35) against
+    our trainer's scheduler stepped once per step."""
+    from i2vgan.core import official_schedule
+    from i2vgan.train import linear_decay
+    n_items = 3
+    rule = lambda epoch: 1.0 - max(0, epoch + 1 + 1 - 35) / float(35 + 1)
+    opt = lambda: torch.optim.Adam([nn.Parameter(torch.zeros(1))], lr=2e-4)
+    theirs_opt = opt(); theirs = torch.optim.lr_scheduler.LambdaLR(theirs_opt, rule)
+    s = official_schedule(n_items)
+    ours_opt = opt(); ours = torch.optim.lr_scheduler.LambdaLR(ours_opt, linear_decay(s["n_steps"], s["n_steps_decay"], s["epoch_steps"]))
+    lr_theirs, lr_ours = [], []
+    for epoch in range(1, 35 + 35 + 1):                   # the official loop: for epoch in range(epoch_count, niter + niter_decay + 1)
+        for _ in range(n_items):
+            lr_theirs.append(theirs_opt.param_groups[0]["lr"]); theirs_opt.step()
+            lr_ours.append(ours_opt.param_groups[0]["lr"]); ours_opt.step(); ours.step()
+        theirs.step()                                     # model.update_learning_rate() at the end of the epoch
+    assert len(lr_ours) == s["n_steps"] + s["n_steps_decay"] == 70 * n_items
+    assert np.allclose(lr_ours, lr_theirs, rtol=0, atol=1e-15)
+    epochs = np.array(lr_theirs)[::n_items]
+    assert (epochs == 2e-4).sum() == 34 and epochs[-1] == 0 and np.isclose(epochs[34], 2e-4 * 35 / 36)
+
+def test_exs_weight_for_eq12_sum():
+    "Eq. (12) sums PatchNCE over L layers and S patches; the code averages over both, so λ4 on the sum is λ4·L·S on ours."
+    from i2vgan.losses import external_similarity_loss, patch_nce_loss
+    from i2vgan.networks import PatchSampleMLP
+    torch.manual_seed(0)
+    G = ResnetGenerator(3, 3, 8, 6); layers, S = (0, 4, 8, 12, 16), 256
+    H = PatchSampleMLP(G.encoder_channels(layers), n_units=16)
+    src, fake = torch.rand(1, 3, 64, 64) * 2 - 1, torch.rand(1, 3, 64, 64) * 2 - 1
+    torch.manual_seed(1); ours = external_similarity_loss(G.encode, H, src, fake, layers, S)
+    torch.manual_seed(1)
+    feats = G.encode(torch.cat([src, fake]), layers)
+    k, ids = H([f[:1] for f in feats], S, None); q, _ = H([f[1:] for f in feats], S, ids)
+    eq12 = sum(patch_nce_loss(qq, kk, reduction="none").sum() for qq, kk in zip(q, k))    # Σ_l Σ_s
+    assert torch.allclose(0.1 * eq12, (0.1 * len(layers) * S) * ours, rtol=1e-5)
+    assert 0.1 * len(layers) * S == 128
