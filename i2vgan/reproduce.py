@@ -192,7 +192,8 @@ def run_one(row:str, # a key of `ROWS`
     cfg = row_config(row, seed, steps, scale, size, n_layers_d, vgg_weights=vgg_weights)
     if res_path.exists() and resume:
         res = json.loads(res_path.read_text())
-        if res.get("config") != cfg.to_dict(): raise _config_mismatch(res_path, cfg.to_dict(), res.get("config", {}))
+        have = I2VGANConfig.from_dict(res.get("config", {})).to_dict()   # a field added since it ran: its default
+        if have != cfg.to_dict(): raise _config_mismatch(res_path, cfg.to_dict(), have)
         return {**res, "skipped": True}
     if not resume and run_dir.exists(): shutil.rmtree(run_dir)
     if threads: torch.set_num_threads(threads)
@@ -331,7 +332,7 @@ def _refuse_other_configs(out:Path, jobs:list):
         p = out / kw["row"] / f"seed{kw['seed']}" / "results.json"
         if p.exists():
             want = row_config(kw["row"], kw["seed"], kw["steps"], kw["scale"], kw["size"], kw["n_layers_d"], vgg_weights=kw["vgg_weights"])
-            have = json.loads(p.read_text()).get("config", {})
+            have = I2VGANConfig.from_dict(json.loads(p.read_text()).get("config", {})).to_dict()   # new fields: defaults
             if want.to_dict() != have: raise _config_mismatch(p, want.to_dict(), have)
 
 def _run_jobs(jobs:list, workers:int, resume:bool, out:Path, say) -> list:
