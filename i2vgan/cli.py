@@ -106,6 +106,8 @@ def _prepare_run(a):
 
 def train_from_args(a) -> Trainer:
     "`i2vgan train`'s work from its parsed options, with `make_trainer` (data-parallel when launched by torchrun)."
+    train_config(a)                                            # bad values and a missing --data folder: refused before --out is touched
+    if a.data != "world": data_root(a.data)
     with run_lock(a.out) if int(os.environ.get("RANK", "0")) == 0 else contextlib.nullcontext():
         return _train(a)
 
