@@ -362,6 +362,7 @@ def _trim_log(out:Path, step:int):
 
 def check_run_folder(out_dir, resume:bool=False, overwrite:bool=False,
                      words:tuple=("resume=True", "overwrite=True"), # how to name the two options in messages
+                     restart:bool=False, # resume with no checkpoint that loads: start at step 0 without the lost run's log (else refuse)
                     ) -> list: # notes for the user
     "Before training: a new run never mixes with an old one's files; `overwrite` deletes them; `resume` continues the newest good one."
     out = Path(out_dir)
@@ -376,13 +377,14 @@ def check_run_folder(out_dir, resume:bool=False, overwrite:bool=False,
         what = f"checkpoints to {(good or bad[0][0]).name}" if good or bad else f"a log to step {log[-1]['step']}"
         raise FileExistsError(f"{out}: holds an earlier run ({what}); continue it with {words[0]}, "
                               f"replace it with {words[1]}, or choose another folder")
+    notes = []
     if resume and good is None and (bad or log):
         why = f"its checkpoints don't load ({bad[0][1]})" if bad else f"it has no checkpoints, only a log to step {log[-1]['step']}"
-        raise ValueError(f"{out}: nothing to resume: {why}; start anew with {words[1]}")
-    notes = []
+        if not restart: raise ValueError(f"{out}: nothing to resume: {why}; start anew with {words[1]}")
+        _trim_log(out, 0); notes.append(f"{out}: nothing to resume ({why}): starting at step 0 without that log")
     for p, _ in bad:                        # kept beside, out of the way of the keep-newest rule
         p.rename(p.with_name(p.name + ".unreadable"))
-        notes.append(f"{p.name} does not load (kept as {p.name}.unreadable); resuming from {good.name}")
+        notes.append(f"{p.name} does not load (kept as {p.name}.unreadable)" + (f"; resuming from {good.name}" if good else ""))
     if good is not None: _trim_log(out, int(good.stem.split("_")[-1]))
     return notes
 
@@ -395,7 +397,7 @@ def fit(self:Trainer, steps:int, # train until this many steps in total
     if not self.is_main: return self._fit_steps(steps, resume)
     with run_lock(self.out):
         if self.step == 0:                   # a fresh trainer: check the folder (a trainer that has trained just goes on)
-            for note in check_run_folder(self.out, resume, overwrite): warnings.warn(note)
+            for note in check_run_folder(self.out, resume, overwrite, restart=True): warnings.warn(note)
         return self._fit_steps(steps, resume)
 
 Trainer.fit = fit
