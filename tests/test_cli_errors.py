@@ -273,3 +273,12 @@ def test_unexpected_errors_are_one_line_too(capsys, monkeypatch, tmp_path):
     src = write_video(clip("traffic", 4, 32)[0], tmp_path / "clip.gif")
     refused(capsys, "translate", "--checkpoint", "x", "--input", src, "--output", tmp_path / "o.gif", code=1,
             says=("internal error: RuntimeError: something inside (a bug",))
+
+
+def test_evaluate_on_30_pixel_frames(capsys, finished, tmp_path):
+    ir, vis = (np.asarray(c)[:, :30, :30] for c in clip("traffic", 4, 32))
+    write_frames(ir, tmp_path / "d" / "testA" / "c0"); write_frames(vis, tmp_path / "d" / "testB" / "c0")
+    c, out, err = run(capsys, "evaluate", "--checkpoint", ckpt(finished), "--data", tmp_path / "d", "--device", "cpu",
+                      "--out", tmp_path / "t.csv")
+    assert c == 0, err
+    assert (tmp_path / "t.csv").exists()
