@@ -282,3 +282,13 @@ def test_evaluate_on_30_pixel_frames(capsys, finished, tmp_path):
                       "--out", tmp_path / "t.csv")
     assert c == 0, err
     assert (tmp_path / "t.csv").exists()
+
+
+def test_fast_translate_keeps_any_size_too(finished):
+    from i2vgan.fast import fast_translate
+    from i2vgan.train import load_trained
+    m = load_trained(ckpt(finished), "cpu")
+    x = np.asarray(clip("traffic", 5, 32)[0])[:, :14, :25]
+    for fuse in (False, True):
+        out = fast_translate(m, x, fuse_predictor=fuse)
+        assert out.shape == (5, 14, 25, 3) and np.array_equal(out, m.translate(x, fuse_predictor=fuse))
