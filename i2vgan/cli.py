@@ -4,20 +4,25 @@
 
 # %% ../nbs/09_cli.ipynb #299ea023
 from __future__ import annotations
-import argparse, json, shutil, sys, time, warnings
+import argparse, contextlib, json, os, shutil, sys, time, warnings
 from pathlib import Path
 import numpy as np
 import torch
 from .networks import default_device
 from .core import I2VGAN, I2VGANConfig, PRESETS, SCALES
-from .train import Trainer, load_checkpoint, read_log, plot_losses, load_trained, shipped_models, checkpoint_path
+from .train import (Trainer, load_checkpoint, read_log, plot_losses, load_trained, shipped_models, checkpoint_path,
+                          run_lock, check_run_folder, newest_good_checkpoint, SCHEDULE_FIELDS)
 
 # %% auto #0
-__all__ = ['DEMO_WORLD', 'DEMO_D_LAYERS', 'DEMO_COLUMNS', 'world_root', 'data_root', 'load_model', 'write_comparison',
-           'parse_overrides', 'train_from_args', 'cmd_train', 'cmd_translate', 'cmd_evaluate', 'cmd_bench',
-           'paired_lut', 'demo_outputs', 'run_demo', 'cmd_demo', 'cmd_reproduce', 'parser', 'main']
+__all__ = ['TRAIN_DEFAULTS', 'DEMO_WORLD', 'DEMO_D_LAYERS', 'DEMO_COLUMNS', 'EXPECTED', 'CLI_WORDS', 'CLIError', 'world_root',
+           'data_root', 'load_model', 'write_comparison', 'parse_overrides', 'train_config', 'train_from_args',
+           'cmd_train', 'output_path', 'cmd_translate', 'cmd_evaluate', 'cmd_bench', 'paired_lut', 'demo_outputs',
+           'run_demo', 'cmd_demo', 'cmd_reproduce', 'parser', 'one_line', 'main']
 
 # %% ../nbs/09_cli.ipynb #08662308
+class CLIError(Exception):
+    "A refusal of the command line: `main` prints it as one line (`i2vgan <command>: error: …`) and exits with status 2."
+
 def world_root(cache=None, # folder of the rendered world (default: ~/.cache/i2vgan/world-<size>)
                size:int=64, # frame size in pixels
               ) -> Path:
@@ -71,18 +76,50 @@ def parse_overrides(pairs:list) -> dict:
         out[k] = val
     return out
 
+TRAIN_DEFAULTS = {"preset": "i2vgan", "scale": "tiny", "seed": 0, "vgg_weights": "auto"}   # what an option left out means
+
+def train_config(a, resumed=None) -> I2VGANConfig:
+    "The run's config: from the options; when resuming, the checkpoint's (`resumed`), and any option given must agree with it."
+    given = {k: getattr(a, k) for k in TRAIN_DEFAULTS if getattr(a, k, None) is not None}
+    o, sets = {**TRAIN_DEFAULTS, **given}, parse_overrides(getattr(a, "set", None) or [])
+    schedule = {"n_steps": a.steps // 2, "n_steps_decay": a.steps - a.steps // 2}
+    cfg = I2VGANConfig.preset(o["preset"], o["scale"], seed=o["seed"],      # --set overrides --vgg-weights and the schedule
+                              **{"vgg_weights": o["vgg_weights"], **schedule, **sets})
+    if resumed is None: return cfg
+    old, new = load_checkpoint(resumed)["config"], cfg.to_dict()
+    decides = {"preset": ["name"], "scale": [k for k in SCALES[o["scale"]] if k not in sets], "seed": ["seed"],
+               "vgg_weights": ["vgg_weights"], "set": list(sets)}
+    for opt, fields in decides.items():
+        diff = [k for k in fields if k not in SCHEDULE_FIELDS and old.get(k) != new[k]]
+        if diff and (opt in given or opt == "set"):
+            shown = " ".join(f"{k}={v}" for k, v in sets.items()) if opt == "set" else given[opt]
+            raise CLIError(f"--{opt.replace('_', '-')} {shown}: the run in {a.out} was trained with "
+                           f"{', '.join(f'{k}={old.get(k)!r}' for k in diff[:3])}; resume without it, or start anew with --overwrite or another --out")
+    return I2VGANConfig.from_dict({**old, **schedule})
+
+def _prepare_run(a):
+    "Check --out (rank 0, holding its lock): refuse to mix runs, clear it for --overwrite; the checkpoint to resume from."
+    for note in check_run_folder(a.out, a.resume, a.overwrite, words=("--resume", "--overwrite")): print(note)
+    good = newest_good_checkpoint(a.out)[0] if a.resume else None
+    if a.resume and good is None: print(f"nothing to resume in {a.out}: starting at step 0")
+    return good
+
 def train_from_args(a) -> Trainer:
     "`i2vgan train`'s work from its parsed options, with `make_trainer` (data-parallel when launched by torchrun)."
+    train_config(a)                                            # bad values and a missing --data folder: refused before --out is touched
+    if a.data != "world": data_root(a.data)
+    with run_lock(a.out) if int(os.environ.get("RANK", "0")) == 0 else contextlib.nullcontext():
+        return _train(a)
+
+def _train(a) -> Trainer:
     import torch.distributed as dist
     from i2vgan.data import irvi_dataset
     from i2vgan.fast import make_trainer, rank0_first
-    schedule = {"n_steps": a.steps // 2, "n_steps_decay": a.steps - a.steps // 2}
-    cfg = I2VGANConfig.preset(a.preset, a.scale, seed=a.seed,          # --set overrides --vgg-weights and the schedule
-                              **{"vgg_weights": a.vgg_weights, **schedule, **parse_overrides(getattr(a, "set", None) or [])})
-    ckpts = sorted((Path(a.out) / "checkpoints").glob("step_*.pt"))
-    if a.resume and ckpts: cfg = I2VGANConfig.from_dict({**load_checkpoint(ckpts[-1])["config"], **schedule})
-    with rank0_first(): root = data_root(a.data, cfg.size)     # the built-in world is rendered once, by rank 0
-    ds = irvi_dataset(root, "train", scene=getattr(a, "scene", None), **cfg.dataset_kwargs())
+    with rank0_first():                                        # rank 0 checks --out and renders the built-in world once
+        resumed = _prepare_run(a) if int(os.environ.get("RANK", "0")) == 0 else newest_good_checkpoint(a.out)[0] if a.resume else None
+        cfg = train_config(a, resumed)
+        root = data_root(a.data, cfg.size)
+    ds = irvi_dataset(root, "train", scene=getattr(a, "scene", None), layout=getattr(a, "layout", "auto"), **cfg.dataset_kwargs())
     trainer = make_trainer(I2VGAN(cfg), ds, a.out, batch_size=a.batch_size, ckpt_every=a.ckpt_every,
                            log_every=a.log_every, sample_every=a.sample_every, device=a.device,
                            **({"compile": True} if getattr(a, "compile", False) else {}))
@@ -100,14 +137,34 @@ def cmd_train(a):
     train_from_args(a)
 
 # %% ../nbs/09_cli.ipynb #3d2c5964
+def output_path(path, option:str, # the option that named it, e.g. "--output"
+                exts:tuple, # the extensions it may have
+                overwrite:bool=False, # replace an existing file
+                inputs:dict={}, # option → path of the command's inputs, which it must never be
+               ) -> Path:
+    "An output file checked before any work: never an input, its folder there and writable, no existing file unless `overwrite`."
+    p = Path(path)
+    for opt, q in inputs.items():
+        if q and p.exists() and Path(q).exists() and os.path.samefile(p, q):
+            raise CLIError(f"{option} {p} is the {opt} file: writing it would destroy that input; choose another name")
+    if p.suffix.lower() not in exts: raise CLIError(f"{option} {p}: expected a file name ending in {' or '.join(exts)}")
+    if p.is_dir(): raise CLIError(f"{option} {p}: is a folder; expected the name of a file to write")
+    if not p.parent.is_dir(): raise CLIError(f"{option} {p}: folder {p.parent} does not exist")
+    if not os.access(p.parent, os.W_OK): raise CLIError(f"{option} {p}: folder {p.parent} is not writable")
+    if p.exists() and not overwrite: raise CLIError(f"{option} {p}: exists; pass --overwrite to replace it, or choose another name")
+    return p
+
 def cmd_translate(a):
     from i2vgan.data import read_frames
     inp = Path(a.input)
     if not inp.exists(): raise FileNotFoundError(f"--input {inp}: no such video or folder")
+    if a.ground_truth and not a.side_by_side:
+        raise CLIError("--ground-truth is shown as a third column of --side-by-side: add --side-by-side, or leave --ground-truth out")
+    output_path(a.output, "--output", (".mp4", ".gif"), a.overwrite, {"--input": a.input, "--ground-truth": a.ground_truth})
+    gt = np.stack(list(read_frames(a.ground_truth, layout="frames"))) if a.ground_truth else None
     model = load_model(a)
-    ir = np.stack(list(read_frames(inp)))
+    ir = np.stack(list(read_frames(inp, layout="frames")))
     out = model.translate(ir, fuse_predictor=a.fuse_predictor, batch_size=a.batch_size)
-    gt = np.stack(list(read_frames(a.ground_truth))) if a.ground_truth else None
     if a.side_by_side: path = write_comparison(a.output, ir, out, gt, fps=a.fps)
     else:
         from i2vgan.data import write_video
@@ -116,6 +173,7 @@ def cmd_translate(a):
 
 def cmd_evaluate(a):
     from i2vgan.metrics import evaluate, irvi_clips
+    if a.out: output_path(a.out, "--out", (".csv", ".json"), a.overwrite)
     model = load_model(a)
     clips = irvi_clips(data_root(a.data, model.config.size), scene=a.scene)
     table = evaluate(model, clips, fuse_predictor=a.fuse_predictor)
@@ -278,20 +336,25 @@ def _train_args(sub):
     t = sub.add_parser("train", help="train a model")
     t.add_argument("--data", default="world", help="'world' (the built-in synthetic world) or a folder in IRVI's layout (single/, triplet/; or trainA/ trainB/)")
     t.add_argument("--scene", default=None, help="one scene of a release tree, e.g. traffic (default: all scenes)")
-    t.add_argument("--preset", default="i2vgan", choices=sorted(PRESETS), help="which losses (default: i2vgan, the paper's)")
-    t.add_argument("--scale", default="tiny", choices=sorted(SCALES), help="tiny (CPU, 32 px) or paper (256 px, GPU)")
+    t.add_argument("--layout", default="auto", choices=["auto", "frames", "strips"], help="image folders outside triplet/: frames, triplet strips (W = 3H), or auto (strips when exactly 3× wider than tall)")
+    t.add_argument("--preset", default=None, choices=sorted(PRESETS), help="which losses (default: i2vgan, the paper's; with --resume: the run's)")
+    t.add_argument("--scale", default=None, choices=sorted(SCALES), help="tiny (CPU, 32 px; the default) or paper (256 px, GPU)")
     t.add_argument("--steps", type=int, default=1000, help="total training steps (half constant lr, half decay)")
-    t.add_argument("--out", default="outputs/train", help="folder for checkpoints, log.jsonl and samples")
-    t.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    t.add_argument("--out", default="outputs/train", help="folder for checkpoints, log.jsonl and samples; one run per folder: a folder "
+                   "holding another run is refused unless --resume or --overwrite, and a second trainer in a busy folder is refused")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint that loads (log rows "
+                   "after it are dropped; an empty --out starts at step 0); --preset, --scale, --seed, --vgg-weights and --set "
+                   "may be left out, and if given must match the run")
+    t.add_argument("--overwrite", action="store_true", help="start anew in an --out that holds a run: its checkpoints, samples and log are deleted")
     t.add_argument("--batch-size", type=int, default=1, help="triplets per step (paper: 1)")
-    t.add_argument("--seed", type=int, default=0, help="random seed")
-    t.add_argument("--vgg-weights", default="auto", help="auto | imagenet | random | path to a VGG-19 state dict")
+    t.add_argument("--seed", type=int, default=None, help="random seed (default: 0)")
+    t.add_argument("--vgg-weights", default=None, help="auto (the default) | imagenet | random | path to a VGG-19 state dict")
     t.add_argument("--ckpt-every", type=int, default=200, help="steps between checkpoints")
     t.add_argument("--log-every", type=int, default=10, help="steps between log lines")
     t.add_argument("--sample-every", type=int, default=200, help="steps between sample grids (0: none)")
     t.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field, e.g. --set num_patches=128 (repeatable)")
-    t.set_defaults(func=cmd_train)
+    t.set_defaults(func=cmd_train, on_interrupt="checkpoints are only ever written whole: continue with --resume")
 
 def _model_args(p):
     "--checkpoint, --official and --which: the options that name a model (`load_model`)."
@@ -304,9 +367,11 @@ def _translate_args(sub):
     r = sub.add_parser("translate", help="translate an infrared video or folder of frames")
     _model_args(r)
     r.add_argument("--input", required=True, help="infrared video (.mp4/.avi/.mov/.gif) or folder of frames")
-    r.add_argument("--output", required=True, help="output video: .mp4 or .gif")
+    r.add_argument("--output", required=True, help="output video: .mp4 or .gif, the input's frame size (never the --input itself; "
+                   "an existing file only with --overwrite)")
+    r.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     r.add_argument("--side-by-side", action="store_true", help="write infrared | translation (| ground truth)")
-    r.add_argument("--ground-truth", default=None, help="visible video or folder shown as a third column")
+    r.add_argument("--ground-truth", default=None, help="with --side-by-side: visible video or folder shown as a third column")
     r.add_argument("--fuse-predictor", "--fuse", action="store_true", help="average with the predictor's guess (training code's test path)")
     r.add_argument("--batch-size", type=int, default=16, help="frames per forward call")
     r.add_argument("--fps", type=int, default=8, help="frames per second of the output")
@@ -320,7 +385,8 @@ def _evaluate_args(sub):
     e.add_argument("--data", default="world", help="'world' (the built-in synthetic world) or a folder in IRVI's layout (single/<scene>/testA, testB; or testA/ testB/)")
     e.add_argument("--scene", default=None, help="one scene of a release tree, e.g. traffic (default: all scenes)")
     e.add_argument("--fuse-predictor", "--fuse", action="store_true", help="use the predictor fusion when translating")
-    e.add_argument("--out", default=None, help="also save the table (.csv or .json)")
+    e.add_argument("--out", default=None, help="also save the table (.csv or .json; an existing file only with --overwrite)")
+    e.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     e.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     e.set_defaults(func=cmd_evaluate)
 
@@ -383,14 +449,30 @@ def parser() -> argparse.ArgumentParser:
     for add in (_train_args, _translate_args, _evaluate_args, _demo_args, _bench_args, _reproduce_args): add(sub)
     return p
 
+EXPECTED = (CLIError, OSError, ValueError, KeyError, FloatingPointError)   # bad input: one line, status 2
+CLI_WORDS = {"layout='strips'": "--layout strips", "layout='frames'": "--layout frames"}   # library words → options
+
+def one_line(e:BaseException, a=None) -> str:
+    "An exception as one line: an OSError's file and reason (not its errno), a message's first line, library words as options."
+    if isinstance(e, OSError) and e.strerror: msg = f"{e.filename}: {e.strerror}" if e.filename else e.strerror
+    else: msg = str(e.args[0]) if len(e.args) == 1 else str(e) or type(e).__name__
+    msg = msg.strip().splitlines()[0] if msg.strip() else type(e).__name__
+    for lib, cli in CLI_WORDS.items():
+        if a is not None and hasattr(a, cli.split()[0][2:]): msg = msg.replace(lib, cli)
+    return msg
+
 def main(argv=None):
-    "Entry point of the `i2vgan` command."
+    "Entry point of the `i2vgan` command: every command's errors end here, as one line on stderr."
     a = parser().parse_args(argv)
     for k in ("steps", "batch_size", "fps", "frames", "size"):
         if getattr(a, k, 1) is not None and getattr(a, k, 1) < 1: parser().exit(2, f"i2vgan: error: --{k.replace('_', '-')} must be ≥ 1\n")
     try: a.func(a)
-    except (FileNotFoundError, FileExistsError, ValueError, KeyError, FloatingPointError) as e:
-        msg = e.args[0] if e.args else str(e)
-        parser().exit(2, f"i2vgan {a.command}: error: {msg}\n")
+    except KeyboardInterrupt:
+        hint = getattr(a, "on_interrupt", None)
+        parser().exit(130, f"i2vgan {a.command}: interrupted{'; ' + hint if hint else ''}\n")
+    except EXPECTED as e: parser().exit(2, f"i2vgan {a.command}: error: {one_line(e, a)}\n")
+    except Exception as e:
+        if os.environ.get("I2VGAN_TRACEBACK"): raise
+        parser().exit(1, f"i2vgan {a.command}: internal error: {type(e).__name__}: {one_line(e)} (a bug; I2VGAN_TRACEBACK=1 shows where)\n")
 
 if __name__ == "__main__" and "__file__" in globals(): main()   # python -m i2vgan.cli, e.g. under torchrun (not in a notebook)

@@ -85,6 +85,16 @@ class I2VGANConfig:
             raise ValueError(f"ir_channels={self.ir_channels} and vis_channels={self.vis_channels}: the similarity losses "
                              "encode a frame and its translation with the same generator, so both need the same channels "
                              "(use ir_channels=3, as the official code, or switch use_exs/use_ins off)")
+        for k, low in (("size", 8), ("ngf", 1), ("npf", 1), ("ndf", 1), ("unet_downs", 1), ("num_patches", 1), ("mlp_units", 1),
+                       ("n_blocks", 0), ("n_layers_d", 0), ("pool_size", 0), ("n_steps", 0), ("n_steps_decay", 0)):
+            v = getattr(self, k)
+            if isinstance(v, bool) or not isinstance(v, int) or v < low: raise ValueError(f"{k}={v!r}: expected a whole number ≥ {low}")
+        if self.size % 4: raise ValueError(f"size={self.size}: expected a multiple of 4 (the generators halve a frame twice), e.g. {self.size - self.size % 4}")
+        if (self.use_recurrent or self.use_recycle) and self.size % 2 ** self.unet_downs:
+            raise ValueError(f"size={self.size}: the predictor's U-Net (unet_downs={self.unet_downs}) halves a frame {self.unet_downs} times; "
+                             f"expected a multiple of {2 ** self.unet_downs}, or a smaller unet_downs")
+        for k in ("lr", "tau"):
+            if not getattr(self, k) > 0: raise ValueError(f"{k}={getattr(self, k)!r}: expected a number > 0")
 
 # %% ../nbs/03_core.ipynb #71faae0b
 @patch
@@ -333,6 +343,9 @@ def translate(self:I2VGAN, frames, # infrared clip: uint8 T×H×W×C array, T×C
     from i2vgan.data import to_uint8
     n, c = _direction(self, direction), self.config
     x = _as_frame_tensor(frames, c.ir_channels if direction == "X" else c.vis_channels)
+    H, W = x.shape[-2:]
+    if min(H, W) < 8: raise ValueError(f"frames are {W}×{H} pixels; expected at least 8×8 (the generator halves a frame twice)")
+    x = _pad_to(x, 2 ** c.unet_downs if fuse_predictor else 4)       # translated at a size the networks take, cropped back
     dev = next(self.parameters()).device
     was_training = self.training; self.eval()
     fakes = torch.cat([n["G"](x[i:i + batch_size].to(dev)) for i in range(0, len(x), batch_size)])
@@ -342,7 +355,14 @@ def translate(self:I2VGAN, frames, # infrared clip: uint8 T×H×W×C array, T×C
                            for i in range(0, T - 2, batch_size)])   # P(ỹ_t, ỹ_{t+1}) for t = 0 … T−3
         fakes = torch.cat([fakes[:2], (preds + fakes[2:]) / 2])
     self.train(was_training)
-    return to_uint8(fakes.cpu())
+    return to_uint8(fakes[..., :H, :W].cpu())
+
+def _pad_to(x:torch.Tensor, m:int) -> torch.Tensor:
+    "Pad the bottom and right of T×C×H×W frames to multiples of `m` (mirrored where the frame is big enough, else repeated)."
+    H, W = x.shape[-2:]
+    ph, pw = -H % m, -W % m
+    if not (ph or pw): return x
+    return F.pad(x, (0, pw, 0, ph), mode="reflect" if ph < H and pw < W else "replicate")
 
 I2VGAN.translate = translate
 
@@ -369,12 +389,15 @@ def _shape(sd, key, path, what):
     if key not in sd: raise ValueError(f"{path}: has no {key!r}; expected {what}")
     return tuple(sd[key].shape)
 
-def _first_of(folder:Path, which:str, names:tuple):
-    "The first of the release's files `names` that exists, as (path, state dict); (None, None) if none does."
-    for name in names:
-        p = folder / f"{which}_net_{name}.pth"
-        if p.exists(): return p, _read_official(p)
-    return None, None
+def _first_of(folder:Path, which:str, names:tuple, key:str|None=None):
+    "The first of the release's files `names` that exists, as (path, state dict), (None, None) if none; the pair must agree on `key`'s width."
+    found = [(p, _read_official(p)) for p in (folder / f"{which}_net_{n}.pth" for n in names) if p.exists()]
+    widths = [(p, sd[key].shape[0]) for p, sd in found if key in sd and sd[key].dim()]
+    if len({w for _, w in widths}) > 1:
+        (p, a), (q, b) = widths[:2]
+        raise ValueError(f"{p} and {q.name} disagree: {key} is {a} wide in {p.name}, {b} in {q.name}; expected a pair of one "
+                         "size (one of the two files is damaged or comes from another run)")
+    return found[0] if found else (None, None)
 
 # %% ../nbs/03_core.ipynb #24edce31
 def official_sizes(folder, # a folder of the official release
@@ -397,16 +420,16 @@ def official_sizes(folder, # a folder of the official release
     vis = _shape(g, f"model.{last}.weight", path, w)[0]
     kw.update(ngf=ngf, n_blocks=len(blocks), ir_channels=ir, vis_channels=vis,
               upsample="antialiased" if any(key.endswith(".filt") for key in g) else "transposed")
-    p, sd = _first_of(folder, which, ("P_B", "P_A"))
+    p, sd = _first_of(folder, which, ("P_B", "P_A"), "model.model.0.weight")
     if sd is not None:
         kw["npf"] = _shape(sd, "model.model.0.weight", p, "a U-Net predictor (CycleGAN's UnetGenerator layout)")[0]
         kw["unet_downs"] = 2 + max(sum(1 for i in range(len(s) - 2) if s[i:i + 3] == ["model", "3", "model"])
                                    for s in (key.split(".") for key in sd))
-    p, sd = _first_of(folder, which, ("D_B", "D_A"))
+    p, sd = _first_of(folder, which, ("D_B", "D_A"), "model.0.weight")
     if sd is not None:
         kw["ndf"] = _shape(sd, "model.0.weight", p, "a PatchGAN discriminator (NLayerDiscriminator layout)")[0]
         kw["n_layers_d"] = sum(1 for key in sd if key.endswith(".weight") and sd[key].dim() == 4) - 2
-    p, sd = _first_of(folder, which, ("F_A", "F_B"))
+    p, sd = _first_of(folder, which, ("F_A", "F_B"), "mlp_0.0.weight")
     if sd is not None:
         kw["mlp_units"] = _shape(sd, "mlp_0.0.weight", p, "PatchNCE MLPs named mlp_0, mlp_1, …")[0]
         n = len({key.split(".")[0] for key in sd if key.startswith("mlp_")})

@@ -178,6 +178,11 @@ class StripFolder(ImageFolder):
         return np.stack(split_strip(s))
 
 # %% ../nbs/00_data.ipynb #cd1758e9
+def _reason(e:Exception) -> str:
+    "An imageio/ffmpeg error in one line: the last line ffmpeg printed (its verdict), not its banner."
+    lines = [l.strip() for l in str(e).splitlines() if l.strip() and not l.startswith("===")]
+    return (lines[-1] if lines else type(e).__name__)[:200]
+
 class VideoFile(FrameSequence):
     "Frames of a video file (.mp4/.avi/.mov/... through imageio's FFMPEG plugin, .gif through Pillow), decoded on demand."
     def __init__(self, path, channels=3, cache=8):
@@ -192,14 +197,14 @@ class VideoFile(FrameSequence):
                     import imageio.v2 as iio
                     self._r = iio.get_reader(self.path, format='FFMPEG')
             except Exception as e:
-                raise ValueError(f"{self.path}: cannot open video ({type(e).__name__}: {e}); expected a readable video file") from None
+                raise ValueError(f"{self.path}: cannot open video ({_reason(e)}); expected a readable video file") from None
             self._pid = os.getpid()
         return self._r
     def __len__(self):
         if self._n is None:
             r = self._reader()
             try: self._n = r.n_frames if isinstance(r, Image.Image) else r.count_frames()
-            except Exception as e: raise ValueError(f"{self.path}: cannot count frames ({e}); expected a readable video") from None
+            except Exception as e: raise ValueError(f"{self.path}: cannot count frames ({_reason(e)}); expected a readable video") from None
             if self._n == 0: raise ValueError(f"{self.path}: no frames; expected a video with at least one frame")
         return self._n
     def _get(self, i):
@@ -209,7 +214,7 @@ class VideoFile(FrameSequence):
             if isinstance(r, Image.Image): r.seek(i); f = np.asarray(r.convert('RGB'))
             else: f = r.get_data(i)
         except Exception as e:
-            raise ValueError(f"{self.path}: cannot decode frame {i} ({type(e).__name__}: {e})") from None
+            raise ValueError(f"{self.path}: cannot decode frame {i} ({_reason(e)})") from None
         f = _rgb(f, self.channels)
         self._cache[i] = f
         if len(self._cache) > self.ncache: self._cache.pop(next(iter(self._cache)))
@@ -308,10 +313,9 @@ def write_frames(frames, folder, prefix:str='', ext:str='.png') -> list:
     return out
 
 # %% ../nbs/00_data.ipynb #cbdfba12
-def _even(f):
-    "Pad H and W to even sizes (edge pixels) — what libx264's yuv420p needs."
-    ph, pw = f.shape[0] % 2, f.shape[1] % 2
-    return np.pad(f, ((0, ph), (0, pw), (0, 0)), mode='edge') if ph or pw else f
+def _pixel_format(f) -> str:
+    "yuv420p (what every player reads) for even H and W; yuv444p, which takes any size, for odd ones."
+    return 'yuv444p' if f.shape[0] % 2 or f.shape[1] % 2 else 'yuv420p'
 
 def write_video(frames, # uint8 T×H×W(×C), a list or frame sequence (streamed), or a float tensor T×C×H×W in [-1, 1]
                 path, # .mp4 (H.264 via imageio-ffmpeg) or .gif
@@ -322,6 +326,7 @@ def write_video(frames, # uint8 T×H×W(×C), a list or frame sequence (streamed
     path = Path(path); ext = path.suffix.lower()
     if ext not in ('.mp4', '.gif'): raise ValueError(f"{path}: unsupported video extension {ext!r}; expected '.mp4' or '.gif'")
     if not path.parent.exists(): raise FileNotFoundError(f"{path.parent}: folder does not exist; cannot write {path.name}")
+    if path.is_dir(): raise IsADirectoryError(f"{path}: is a folder; expected the name of a video file to write")
     if isinstance(frames, torch.Tensor) and frames.is_floating_point(): frames = to_uint8(frames)
     tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp{ext}")
     shape0 = None
@@ -339,12 +344,13 @@ def write_video(frames, # uint8 T×H×W(×C), a list or frame sequence (streamed
             ims[0].save(tmp, save_all=True, append_images=ims[1:], duration=round(1000 / fps), loop=0)
         else:
             import imageio.v2 as iio
+            it = checked(); first = next(it, None)
+            if first is None: raise ValueError(f"{path}: no frames to write")
             w = iio.get_writer(tmp, format='FFMPEG', fps=fps, quality=quality, macro_block_size=1, codec='libx264',
-                               pixelformat='yuv420p')
+                               pixelformat=_pixel_format(first))
             try:
-                n = 0
-                for f in checked(): w.append_data(_even(f)); n += 1
-                if n == 0: raise ValueError(f"{path}: no frames to write")
+                w.append_data(first)
+                for f in it: w.append_data(f)
             finally: w.close()
         os.replace(tmp, path)
     finally:

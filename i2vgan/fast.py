@@ -13,7 +13,7 @@ import torch.nn.functional as F
 import torch.distributed as dist
 from .networks import default_device
 from .losses import gram_matrix, OFFICIAL_STYLE_WEIGHTS
-from .core import I2VGAN, I2VGANConfig, _direction, _triplets, _as_frame_tensor
+from .core import I2VGAN, I2VGANConfig, _direction, _triplets, _as_frame_tensor, _pad_to
 from .train import Trainer, linear_decay, run_order
 
 # %% auto #0
@@ -666,6 +666,9 @@ def fast_translate(model:I2VGAN, frames, # infrared clip: uint8 T×H×W×C, T×C
     if batch_size < 1: raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     n, c = _direction(model, direction), model.config
     x = _as_frame_tensor(frames, c.ir_channels if direction == "X" else c.vis_channels)
+    H, W = x.shape[-2:]
+    if min(H, W) < 8: raise ValueError(f"frames are {W}×{H} pixels; expected at least 8×8 (the generator halves a frame twice)")
+    x = _pad_to(x, 2 ** c.unet_downs if fuse_predictor else 4)       # as `translate`: a size the networks take, cropped back
     dev = next(model.parameters()).device
     cuda = dev.type == "cuda"
     amp = cuda if amp is None else amp
@@ -679,7 +682,7 @@ def fast_translate(model:I2VGAN, frames, # infrared clip: uint8 T×H×W×C, T×C
     was = model.training; model.eval()
     try: fakes = _translate_tensor(G, P, x, batch_size, dev, amp, channels_last, same_shape=compile)
     finally: model.train(was)
-    return to_uint8(fakes.cpu())
+    return to_uint8(fakes[..., :H, :W].cpu())
 
 def _compiled(net:nn.Module) -> nn.Module:
     "The network compiled for fixed shapes, built once per network (later calls reuse its compiled code)."

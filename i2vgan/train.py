@@ -16,8 +16,8 @@ from .core import I2VGAN, I2VGANConfig
 # %% auto #0
 __all__ = ['SCHEDULE_FIELDS', 'MODELS_DIR', 'ImagePool', 'save_checkpoint', 'load_checkpoint', 'rng_state', 'set_rng_state',
            'linear_decay', 'run_order', 'Trainer', 'train_step', 'state_dict', 'load_state_dict', 'checkpoints',
-           'last_checkpoint', 'save', 'sample_grid', 'read_log', 'plot_losses', 'fit', 'shipped_models',
-           'checkpoint_path', 'load_trained']
+           'newest_good_checkpoint', 'last_checkpoint', 'save', 'sample_grid', 'read_log', 'plot_losses', 'run_lock',
+           'check_run_folder', 'fit', 'shipped_models', 'checkpoint_path', 'load_trained']
 
 # %% ../nbs/04_train.ipynb #449bb43e
 class ImagePool:
@@ -63,7 +63,7 @@ def load_checkpoint(path, # a file written by `save_checkpoint`
     except pickle.UnpicklingError as e:
         raise ValueError(f"{path}: refused — it holds objects other than tensors and plain values "
                          f"(torch.load weights_only=True said: {str(e).splitlines()[0][:200]})") from None
-    except (RuntimeError, EOFError) as e:
+    except (RuntimeError, EOFError, OSError) as e:      # a truncated zip file raises OSError (errno 22)
         raise ValueError(f"{path}: not a readable checkpoint (truncated or not a torch file: {str(e)[:120]})") from None
 
 # %% ../nbs/04_train.ipynb #a4d64082
@@ -227,12 +227,17 @@ def checkpoints(self:Trainer) -> list:
     "This run's checkpoint files, oldest first."
     return sorted((self.out / "checkpoints").glob("step_*.pt"))
 
+def newest_good_checkpoint(out_dir) -> tuple:
+    "(the newest checkpoint in `out_dir`/checkpoints that loads or None, [(newer file that doesn't, why)])."
+    bad = []
+    for p in reversed(sorted((Path(out_dir) / "checkpoints").glob("step_*.pt"))):
+        try: load_checkpoint(p); return p, bad
+        except ValueError as e: bad.append((p, str(e)))
+    return None, bad
+
 def last_checkpoint(self:Trainer):
     "The newest checkpoint that loads, or None."
-    for p in reversed(self.checkpoints()):
-        try: load_checkpoint(p); return p
-        except ValueError: continue
-    return None
+    return newest_good_checkpoint(self.out)[0]
 
 def save(self:Trainer) -> Path:
     "Write a checkpoint for the current step and keep only the newest `keep`."
@@ -284,10 +289,10 @@ def _check_logged(row:dict, step:int, every:int, last_ckpt):
         raise FloatingPointError(f"step {step}: loss term {k} = {v} (losses are read every {every} steps: the weights "
                                  f"may have been updated since). Last good checkpoint: {last_ckpt() or 'none written yet'}")
 
-def fit(self:Trainer, steps:int, # train until this many steps in total
-        resume:bool=False, # continue from the newest checkpoint in out_dir/checkpoints
-       ) -> list:
-    "Train to `steps` total steps; returns the log rows (only the main process writes files)."
+def _fit_steps(self:Trainer, steps:int, # train until this many steps in total
+               resume:bool=False, # continue from the newest checkpoint in out_dir/checkpoints
+              ) -> list:
+    "The training loop of `Trainer.fit` (which first locks and checks the run folder)."
     from tqdm.auto import tqdm
     import imageio.v3 as iio
     if resume and (p := self.last_checkpoint()) is not None: self.load_state_dict(load_checkpoint(p))
@@ -327,6 +332,79 @@ class _LivePlot:
         self.handle = display(self.fig, display_id=True)
     def update(self, log):
         self.ax.clear(); plot_losses(log, self.ax); self.handle.update(self.fig)
+
+Trainer._fit_steps = _fit_steps
+
+# %% ../nbs/04_train.ipynb #5e1b0c01
+_LOCKS = {}   # run folders this process holds: resolved path → [open .lock file, depth]
+
+@contextlib.contextmanager
+def run_lock(out_dir):
+    "Hold `out_dir`/.lock (flock) while training; re-entrant in one process, refused while another process holds it."
+    import fcntl
+    out, key = Path(out_dir), str(Path(out_dir).resolve())
+    if key not in _LOCKS:
+        out.mkdir(parents=True, exist_ok=True)
+        f = open(out / ".lock", "a+")
+        try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0); who = f.read().strip(); f.close()
+            raise FileExistsError(f"{out}: another training run ({who or 'unknown process'}) is writing to this folder; "
+                                  "wait for it to finish, or choose another folder") from None
+        f.seek(0); f.truncate(); f.write(f"pid {os.getpid()}\n"); f.flush()
+        _LOCKS[key] = [f, 0]
+    _LOCKS[key][1] += 1
+    try: yield
+    finally:
+        _LOCKS[key][1] -= 1
+        if _LOCKS[key][1] == 0: _LOCKS.pop(key)[0].close()
+
+def _trim_log(out:Path, step:int):
+    "Drop log rows past `step` (written after the checkpoint a run resumes from), atomically."
+    rows = read_log(out)
+    if any(r["step"] > step for r in rows):
+        tmp = out / ".log.jsonl.tmp"
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in rows if r["step"] <= step)); os.replace(tmp, out / "log.jsonl")
+
+def check_run_folder(out_dir, resume:bool=False, overwrite:bool=False,
+                     words:tuple=("resume=True", "overwrite=True"), # how to name the two options in messages
+                     restart:bool=False, # resume with no checkpoint that loads: start at step 0 without the lost run's log (else refuse)
+                    ) -> list: # notes for the user
+    "Before training: a new run never mixes with an old one's files; `overwrite` deletes them; `resume` continues the newest good one."
+    out = Path(out_dir)
+    if resume and overwrite: raise ValueError(f"{words[0]} and {words[1]}: expected one of them, not both")
+    files = sorted((out / "checkpoints").glob("step_*.pt")) + sorted((out / "samples").glob("step_*.png"))
+    if overwrite:
+        for p in files + [out / "log.jsonl"]: p.unlink(missing_ok=True)
+        return [f"{out}: deleted the earlier run's {len(files)} checkpoint and sample files and its log"] if files else []
+    good, bad = newest_good_checkpoint(out)
+    log = read_log(out)
+    if not resume and (good or bad or log):
+        what = f"checkpoints to {(good or bad[0][0]).name}" if good or bad else f"a log to step {log[-1]['step']}"
+        raise FileExistsError(f"{out}: holds an earlier run ({what}); continue it with {words[0]}, "
+                              f"replace it with {words[1]}, or choose another folder")
+    notes = []
+    if resume and good is None and (bad or log):
+        why = f"its checkpoints don't load ({bad[0][1]})" if bad else f"it has no checkpoints, only a log to step {log[-1]['step']}"
+        if not restart: raise ValueError(f"{out}: nothing to resume: {why}; start anew with {words[1]}")
+        _trim_log(out, 0); notes.append(f"{out}: nothing to resume ({why}): starting at step 0 without that log")
+    for p, _ in bad:                        # kept beside, out of the way of the keep-newest rule
+        p.rename(p.with_name(p.name + ".unreadable"))
+        notes.append(f"{p.name} does not load (kept as {p.name}.unreadable)" + (f"; resuming from {good.name}" if good else ""))
+    if good is not None: _trim_log(out, int(good.stem.split("_")[-1]))
+    return notes
+
+# %% ../nbs/04_train.ipynb #5e1b0c02
+def fit(self:Trainer, steps:int, # train until this many steps in total
+        resume:bool=False, # continue from the newest checkpoint in out_dir/checkpoints that loads
+        overwrite:bool=False, # start anew in a folder that holds another run (its checkpoints, samples and log are deleted)
+       ) -> list:
+    "Train to `steps` total steps, holding `out_dir`'s lock; returns the log rows (only the main process writes files)."
+    if not self.is_main: return self._fit_steps(steps, resume)
+    with run_lock(self.out):
+        if self.step == 0:                   # a fresh trainer: check the folder (a trainer that has trained just goes on)
+            for note in check_run_folder(self.out, resume, overwrite, restart=True): warnings.warn(note)
+        return self._fit_steps(steps, resume)
 
 Trainer.fit = fit
 

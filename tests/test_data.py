@@ -88,9 +88,9 @@ def test_mp4_round_trip(tmp_path):
     assert np.abs(np.asarray(v).astype(int) - fr).mean() < 6          # lossy, but close
     assert np.array_equal(v[7], read_frames(p)[7])                    # random access = sequential
 
-def test_mp4_odd_size_padded(tmp_path):
+def test_mp4_odd_size_exact(tmp_path):
     p = write_video(frames(4, 33, 35), tmp_path / 'odd.mp4')
-    assert read_frames(p).shape == (4, 34, 36, 3)
+    assert read_frames(p).shape == (4, 33, 35, 3)                     # odd sizes: yuv444p, not padded
 
 def test_gif_round_trip(tmp_path):
     ir, _ = clip('traffic', 6, 32)

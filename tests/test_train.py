@@ -70,7 +70,7 @@ def test_translate_by_shipped_model_name(trained, tmp_path, monkeypatch, capsys)
     cli.main(["translate", "--checkpoint", "tiny-test", "--input", str(src), "--output", str(tmp_path / "o.gif"), "--device", "cpu"])
     assert read_frames(tmp_path / "o.gif").shape == (3, 32, 32, 3)
     with pytest.raises(SystemExit) as e:
-        cli.main(["translate", "--checkpoint", "tiny-tset", "--input", str(src), "--output", str(tmp_path / "o.gif")])
+        cli.main(["translate", "--checkpoint", "tiny-tset", "--input", str(src), "--output", str(tmp_path / "o2.gif")])
     err = capsys.readouterr().err
     assert e.value.code == 2 and "tiny-tset" in err and "shipped: tiny-test" in err and err.count("\n") == 1, err
 
