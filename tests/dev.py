@@ -72,6 +72,16 @@ def check():
 
 SKIP = re.compile(r'^\s*#\|\s*(slow|gpu|notest|eval:\s*false)\b', re.M)
 
+def _save_widget_state(nb):
+    "Keep the state of the widgets the run displayed in the notebook, so GitHub and the docs site can draw them."
+    try: from ipywidgets import Widget
+    except ImportError: return
+    shown = {(o.get('data') or {}).get('application/vnd.jupyter.widget-view+json', {}).get('model_id')
+             for c in nb.cells if c.cell_type == 'code' for o in c.get('outputs', [])} - {None}
+    if not shown: return
+    state = Widget.get_manager_state(drop_defaults=True)
+    nb.metadata['widgets'] = {'application/vnd.jupyter.widget-state+json': {**state, 'state': state['state']}}
+
 def execute(*paths):
     "Run notebooks top to bottom from nbs/ (as Jupyter and nbdev_test do), skipping cells flagged slow, gpu, notest or"
     " `eval: false`, and write them back with their outputs; progress bars keep only their last line. Stops at an error."
@@ -88,6 +98,7 @@ def execute(*paths):
         os.chdir(path.resolve().parent)
         try: shell.run_all(nb, exc_stop=True, preproc=skip, postproc=tidy)
         finally: os.chdir(cwd)
+        _save_widget_state(nb)
         write_nb(nb, path)
         subprocess.run([str(Path(sys.executable).with_name('nbdev_clean')), '--fname', str(path.resolve())], cwd=ROOT, check=True)
         print(f'{path}: executed in {time.monotonic() - t0:.0f} s')
@@ -152,6 +163,13 @@ def check_outputs_one(path) -> list:
         return ('nbdev_export' + '(' in cell.source or d.get('eval:', [''])[0].lower() == 'false' or bool(flags & d.keys()))
     problems, shell = [], CaptureShell(path)
     def where(cell): return f"{path.name} cell {cell.get('id', cell.idx_)}"
+    state = ((nb.metadata.get('widgets') or {}).get('application/vnd.jupyter.widget-state+json') or {}).get('state') or {}
+    for cell in nb.cells:                       # GitHub and the docs site draw a widget only from its saved state
+        for o in cell.get('outputs', []) if cell.cell_type == 'code' else []:
+            view = (o.get('data') or {}).get('application/vnd.jupyter.widget-view+json')
+            if view and view.get('model_id') not in state:
+                problems.append(f"{where(cell)}: a widget without its saved state (static renderers show its repr): save the"
+                                " widget state with the notebook, or show a static picture beside it"); break
     with working_directory(path.parent):
         for cell in nb.cells:
             if cell.cell_type != 'code': continue

@@ -59,3 +59,9 @@ def test_split_imports_moves_imports_and_is_idempotent(tmp_path, monkeypatch):
     assert srcs[2:] == ["#| export\nimport json\ndef f(): pass", "import math"]
     dev.split_imports(nb)
     assert json.loads(nb.read_text()) == once
+
+def test_outputs_check_wants_a_widgets_saved_state(tmp_path):
+    view = dict(output_type="display_data", metadata={}, data={"text/plain": "IntSlider(value=3)",
+                "application/vnd.jupyter.widget-view+json": dict(model_id="abc", version_major=2, version_minor=0)})
+    problems = dev.check_outputs_one(write_nb(tmp_path / "w.ipynb", [code("#| notest\nW.IntSlider(3)", [view])]))
+    assert len(problems) == 1 and "widget without its saved state" in problems[0]
