@@ -204,16 +204,21 @@ def _parallel(cmd, paths, workers=2):
     def one(p):
         t0 = time.monotonic()
         r = subprocess.run([sys.executable, __file__, cmd + '-one', str(p)], capture_output=True, text=True)
-        return p, r, time.monotonic() - t0
+        cpu = re.search(r'^cpu (\d+) s$', r.stderr, re.M)                 # the child's CPU time: the machine may be shared
+        r.stderr = re.sub(r'^cpu \d+ s\n?', '', r.stderr, flags=re.M)
+        return p, r, f'{time.monotonic() - t0:.0f} s' + (f', cpu {cpu[1]} s' if cpu else '')
     t0, failed = time.monotonic(), []
     with ThreadPoolExecutor(workers) as ex:
         for p, r, dt in ex.map(one, _notebooks(paths)):
-            print(f'{"ok  " if r.returncode == 0 else "FAIL"} {p.name} ({dt:.0f} s)', flush=True)
+            print(f'{"ok  " if r.returncode == 0 else "FAIL"} {p.name} ({dt})', flush=True)
             if r.returncode: failed.append(p.name); print(r.stdout + r.stderr[-3000:], flush=True)
     print(f'{cmd}: {len(failed)} notebook(s) failed{": " + ", ".join(failed) if failed else ""}; {time.monotonic() - t0:.0f} s')
     if failed: sys.exit(1)
 
 def _report(problems):
+    import resource
+    cpu = sum(getattr(resource.getrusage(w), f) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN) for f in ('ru_utime', 'ru_stime'))
+    print(f'cpu {cpu:.0f} s', file=sys.stderr)
     for p in problems: print('FAIL:', p)
     if problems: sys.exit(1)
 
@@ -239,9 +244,11 @@ def check_docs_one(path) -> list:
                 cause = e.__cause__ or e
                 problems.append(f'{path.name}: nbdev processing failed: {str(e).splitlines()[0]} -> {type(cause).__name__}: {cause}')
             finally: os.chdir(cwd)
-        problems[:0] = [f'{path.name}: nbdev warns that a cell mixes imports with other code (it runs such cells when it renders):\n    '
-                        + '\n    '.join(str(w.message).split('---')[1].strip().splitlines()[:3]) + '\n    ...'
-                        for w in caught if 'imports and other code' in str(w.message)]
+        ids = {c.source.strip(): c.get('id', '?') for c in read_nb(path).cells}
+        mixed = [str(w.message).split('---')[1].strip() for w in caught if 'imports and other code' in str(w.message)]
+        problems[:0] = [f"{path.name} cell {ids.get(m, '?')}: mixes imports with other code (nbdev runs such a cell when it renders"
+                        f"{'' if re.search(r'^(import|from) ', m, re.M) else '; its imports are nested: move them'}): "
+                        + m.splitlines()[0][:100] for m in mixed]
         stray = [p.name for p in outer.iterdir() if p.name != 'repo']
         if stray: problems.append(f'{path.name}: processing wrote outside the repository: {stray}')
     return problems
