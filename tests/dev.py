@@ -284,7 +284,7 @@ def split_imports(*paths):
                     imp_lines[:0] = lines[n.lineno - 1:n.end_lineno]
                     for i in range(n.lineno - 1, n.end_lineno): lines[i] = None
             directives = [l for l in lines if l is not None and DIRECTIVE.match(l)]
-            keep_dirs = [l for l in directives if re.match(r'^\s*#\|\s*(hide|slow|gpu|notest|eval:)', l)]
+            keep_dirs = [l for l in directives if re.match(r'^\s*#\|\s*(hide|slow|gpu|notest|eval:|echo:|include:|output:)', l)]
             imp = '\n'.join(keep_dirs + imp_lines)
             rest = '\n'.join(l for l in lines if l is not None).strip('\n')
             new = dict(cell_type='code', execution_count=None, id=uuid.uuid4().hex[:8], metadata={}, outputs=[],
