@@ -110,7 +110,8 @@ def execute(*paths):
 #   now, with numbers masked (timings, noise), progress-bar frames, temporary paths and object ids normalised;
 # - a stored output holds a warning or a traceback (a learner should not meet one they need not act on).
 # Skipped cells keep their stored outputs (measured elsewhere: on a GPU, or too slow for CI), so only the warning rule
-# applies to them. A cell opts out of the comparison with `#| outputs: volatile <reason>` (the reason is required).
+# applies to them. A cell opts out of the comparison (not of the warning rule) with `#| outputs: volatile <reason>`
+# (the reason is required).
 NUM = re.compile(r'[-+]?(?:\d[\d,_]*(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?')
 WARNING = re.compile(r'\b\w*Warning: |^\s*warnings\.warn\(|Traceback \(most recent call last\)', re.M)
 PROGRESS = re.compile(r'#%\||\|[^|]*\| #/# \[|\bit/s\]|s/it\]')
@@ -177,8 +178,7 @@ def check_outputs_one(path) -> list:
             opt = (getattr(cell, 'directives_', {}) or {}).get(OPT_OUT)
             if opt is not None and not ' '.join(opt[1:]).strip():
                 problems.append(f"{where(cell)}: `#| outputs: {' '.join(opt)}` needs a reason after the keyword")
-            if opt is None or opt[0] != 'volatile':
-                problems += [f'{where(cell)}: stored output holds a warning or traceback: {w[:160]}' for w in _warnings(stored)]
+            problems += [f'{where(cell)}: stored output holds a warning or traceback: {w[:160]}' for w in _warnings(stored)]
             if skipped(cell): continue
             cell.outputs = []
             shell.cell(cell)
