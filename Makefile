@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-browser lab readme export clean-nbs
+.PHONY: install demo test test-browser lab readme export clean-nbs docs
 
 $(STAMP): settings.ini setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,13 +18,18 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/i2vgan demo
 
-## Everything: library in sync with notebooks, README in sync with index.ipynb, notebook tests, pytest.
-# One torch thread per process: nbdev_test runs two notebooks at once on two cores, and oversubscribed
+## Everything: library in sync with notebooks, README in sync with index.ipynb, the docs' notebook processing,
+## notebook tests (with their stored outputs checked), pytest.
+# `dev.py outputs` runs every notebook's tests exactly as `nbdev_test` does (cwd nbs/, cells flagged slow, gpu,
+# notest or `eval: false` skipped, two notebooks at a time) and also fails where a stored output no longer says
+# what its cell prints, or holds a warning; running nbdev_test as well would only run every notebook twice.
+# One torch thread per process: two notebooks run at once on two cores, and oversubscribed
 # OpenMP threads spin (measured: 04_train took 4x longer with two threads per notebook).
 test: export OMP_NUM_THREADS = 1
 test: $(STAMP)
 	$(PY) tests/dev.py check
-	$(VENV)/bin/nbdev_test --n_workers 2 --timing
+	$(PY) tests/dev.py docs
+	$(PY) tests/dev.py outputs
 	$(VENV)/bin/pytest tests/ -q -m "not browser"
 	@test -x /usr/bin/chromium || echo 'browser test skipped: no /usr/bin/chromium (enable it: apt-get install chromium)'
 	$(VENV)/bin/pytest tests/ -q -m browser
@@ -46,3 +51,9 @@ readme: $(STAMP)
 export: $(STAMP)
 	$(VENV)/bin/nbdev_export
 	$(VENV)/bin/nbdev_clean
+
+## The documentation site in _docs/ (needs Quarto: https://quarto.org). nbdev_docs also renders README.md with
+## Quarto, so it is regenerated the project's way afterwards.
+docs: $(STAMP)
+	$(VENV)/bin/nbdev_docs
+	$(PY) tests/dev.py readme

@@ -3,6 +3,9 @@
     python tests/dev.py readme   # write README.md from nbs/index.ipynb (nbconvert's Markdown exporter)
     python tests/dev.py check    # fail if i2vgan/ or README.md differ from what the notebooks produce
     python tests/dev.py execute nbs/10_world.ipynb ...   # run notebooks in place to keep their outputs
+    python tests/dev.py outputs [nbs/XX.ipynb ...]       # run the notebooks' tests; fail where a stored output drifted
+    python tests/dev.py docs [nbs/XX.ipynb ...]          # nbdev's docs processing (what `nbdev_docs` runs before Quarto)
+    python tests/dev.py split-imports nbs/XX.ipynb ...   # move imports out of cells that also run other code
 
 Quarto (which `nbdev_readme` needs) cannot be installed on these machines, hence nbconvert.
 """
@@ -69,6 +72,16 @@ def check():
 
 SKIP = re.compile(r'^\s*#\|\s*(slow|gpu|notest|eval:\s*false)\b', re.M)
 
+def _save_widget_state(nb):
+    "Keep the state of the widgets the run displayed in the notebook, so GitHub and the docs site can draw them."
+    try: from ipywidgets import Widget
+    except ImportError: return
+    shown = {(o.get('data') or {}).get('application/vnd.jupyter.widget-view+json', {}).get('model_id')
+             for c in nb.cells if c.cell_type == 'code' for o in c.get('outputs', [])} - {None}
+    if not shown: return
+    state = Widget.get_manager_state(drop_defaults=True)
+    nb.metadata['widgets'] = {'application/vnd.jupyter.widget-state+json': {**state, 'state': state['state']}}
+
 def execute(*paths):
     "Run notebooks top to bottom from nbs/ (as Jupyter and nbdev_test do), skipping cells flagged slow, gpu, notest or"
     " `eval: false`, and write them back with their outputs; progress bars keep only their last line. Stops at an error."
@@ -85,11 +98,210 @@ def execute(*paths):
         os.chdir(path.resolve().parent)
         try: shell.run_all(nb, exc_stop=True, preproc=skip, postproc=tidy)
         finally: os.chdir(cwd)
+        _save_widget_state(nb)
         write_nb(nb, path)
         subprocess.run([str(Path(sys.executable).with_name('nbdev_clean')), '--fname', str(path.resolve())], cwd=ROOT, check=True)
         print(f'{path}: executed in {time.monotonic() - t0:.0f} s')
 
+# ---- Stored outputs say what the cells print now ---------------------------------------------------------------
+# `outputs` runs each notebook exactly as `nbdev_test` does (cwd nbs/, the repository on sys.path, IN_TEST=1, cells
+# flagged slow/gpu/notest or `eval: false` skipped) and, beyond nbdev_test's "no cell raises", fails when
+# - a stored text output (stdout/stderr, text/plain, text/markdown; images ignored) differs from what the cell prints
+#   now, with numbers masked (timings, noise), progress-bar frames, temporary paths and object ids normalised;
+# - a stored output holds a warning or a traceback (a learner should not meet one they need not act on).
+# Skipped cells keep their stored outputs (measured elsewhere: on a GPU, or too slow for CI), so only the warning rule
+# applies to them. A cell opts out of the comparison (not of the warning rule) with `#| outputs: volatile <reason>`
+# (the reason is required).
+NUM = re.compile(r'[-+]?(?:\d[\d,_]*(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?')
+WARNING = re.compile(r'\b\w*Warning: |^\s*warnings\.warn\(|Traceback \(most recent call last\)', re.M)
+PROGRESS = re.compile(r'#%\||\|[^|]*\| #/# \[|\bit/s\]|s/it\]')
+OPT_OUT = 'outputs:'
+
+def _texts(outputs) -> list:
+    "The text a learner reads in `outputs`: [(kind, text)], stdout first, then stderr, then rich outputs in order."
+    streams, rich = {'stdout': '', 'stderr': ''}, []
+    for o in outputs:
+        if o.get('output_type') == 'stream': streams[o.get('name', 'stdout')] += ''.join(o.get('text', ''))
+        elif o.get('output_type') == 'error': rich.append(('error', f"{o.get('ename')}: {o.get('evalue')}"))
+        else:
+            data = o.get('data', {})
+            if any(k.startswith('image/') for k in data): continue          # a figure: its repr says nothing
+            for mime in ('text/markdown', 'text/plain'):
+                if mime in data: rich.append((mime, ''.join(data[mime]))); break
+    return [(k, v) for k, v in streams.items() if v] + rich
+
+def normalise(text: str) -> str:
+    "What must not drift in a cell's printed text: numbers masked, progress frames, temp paths and ids normalised."
+    import tempfile
+    text = re.sub(re.escape(tempfile.gettempdir()) + r'/[^\s\'"]*', '<tmp>', text.replace(str(ROOT), '<repo>'))
+    text = re.sub(r'<ipython-input-[^>]*>', '<cell>', text)                 # the cell's source hash
+    text = re.sub(r'0x[0-9a-fA-F]+|\b[0-9a-f]{32}\b', '<id>', text)
+    lines = []
+    for line in text.split('\n'):
+        line = NUM.sub('#', line.rsplit('\r', 1)[-1])
+        if PROGRESS.search(line): continue
+        line = re.sub(r'\s+', ' ', line).strip()
+        if line: lines.append(line)
+    return '\n'.join(lines)
+
+def _warnings(outputs) -> list:
+    return [l.strip() for k, v in _texts(outputs) for l in v.splitlines() if k == 'error' or WARNING.search(l)]
+
+def check_outputs_one(path) -> list:
+    "Run one notebook as nbdev_test does and list its problems (empty: stored outputs match)."
+    import os, difflib
+    from fastcore.xtras import working_directory
+    from nbdev.config import get_config
+    from nbdev.process import NBProcessor
+    from nbdev.frontmatter import FrontmatterProc
+    from execnb.shell import CaptureShell
+    path = Path(path).resolve()
+    sys.path.insert(0, str(ROOT)); os.environ['IN_TEST'] = '1'
+    flags = set(get_config().tst_flags.split())
+    nb = NBProcessor(path, procs=FrontmatterProc, process=True).nb
+    def skipped(cell):
+        d = getattr(cell, 'directives_', {}) or {}
+        return ('nbdev_export' + '(' in cell.source or d.get('eval:', [''])[0].lower() == 'false' or bool(flags & d.keys()))
+    problems, shell = [], CaptureShell(path)
+    def where(cell): return f"{path.name} cell {cell.get('id', cell.idx_)}"
+    state = ((nb.metadata.get('widgets') or {}).get('application/vnd.jupyter.widget-state+json') or {}).get('state') or {}
+    for cell in nb.cells:                       # GitHub and the docs site draw a widget only from its saved state
+        for o in cell.get('outputs', []) if cell.cell_type == 'code' else []:
+            view = (o.get('data') or {}).get('application/vnd.jupyter.widget-view+json')
+            if view and view.get('model_id') not in state:
+                problems.append(f"{where(cell)}: a widget without its saved state (static renderers show its repr): save the"
+                                " widget state with the notebook, or show a static picture beside it"); break
+    with working_directory(path.parent):
+        for cell in nb.cells:
+            if cell.cell_type != 'code': continue
+            stored = list(cell.get('outputs', []))
+            opt = (getattr(cell, 'directives_', {}) or {}).get(OPT_OUT)
+            if opt is not None and not ' '.join(opt[1:]).strip():
+                problems.append(f"{where(cell)}: `#| outputs: {' '.join(opt)}` needs a reason after the keyword")
+            problems += [f'{where(cell)}: stored output holds a warning or traceback: {w[:160]}' for w in _warnings(stored)]
+            if skipped(cell): continue
+            cell.outputs = []
+            shell.cell(cell)
+            if shell.exc:
+                problems.append(f'{where(cell)}: raised {type(shell.exc).__name__}: {shell.exc}')
+                return problems
+            if opt is not None: continue
+            old = '\n'.join(f'[{k}] {normalise(v)}' for k, v in _texts(stored))
+            new = '\n'.join(f'[{k}] {normalise(v)}' for k, v in _texts(cell.outputs))
+            if old != new:
+                diff = list(difflib.unified_diff(old.splitlines(), new.splitlines(), 'stored', 'now', n=0, lineterm=''))[2:]
+                problems.append(f"{where(cell)}: stored output differs from what it prints now (numbers masked):\n    "
+                                + '\n    '.join(d[:160] for d in diff[:12]) + ('\n    ...' if len(diff) > 12 else ''))
+    return problems
+
+def _notebooks(paths) -> list:
+    return [Path(p) for p in paths] if paths else sorted(p for p in NBS.glob('*.ipynb') if not p.name.startswith('_'))
+
+def _parallel(cmd, paths, workers=2):
+    "Run `dev.py cmd nb` for each notebook in its own process, `workers` at a time; exit 1 if any failed."
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+    def one(p):
+        t0 = time.monotonic()
+        r = subprocess.run([sys.executable, __file__, cmd + '-one', str(p)], capture_output=True, text=True)
+        cpu = re.search(r'^cpu (\d+) s$', r.stderr, re.M)                 # the child's CPU time: the machine may be shared
+        r.stderr = re.sub(r'^cpu \d+ s\n?', '', r.stderr, flags=re.M)
+        return p, r, f'{time.monotonic() - t0:.0f} s' + (f', cpu {cpu[1]} s' if cpu else '')
+    t0, failed = time.monotonic(), []
+    with ThreadPoolExecutor(workers) as ex:
+        for p, r, dt in ex.map(one, _notebooks(paths)):
+            print(f'{"ok  " if r.returncode == 0 else "FAIL"} {p.name} ({dt})', flush=True)
+            if r.returncode: failed.append(p.name); print(r.stdout + r.stderr[-3000:], flush=True)
+    print(f'{cmd}: {len(failed)} notebook(s) failed{": " + ", ".join(failed) if failed else ""}; {time.monotonic() - t0:.0f} s')
+    if failed: sys.exit(1)
+
+def _report(problems):
+    import resource
+    cpu = sum(getattr(resource.getrusage(w), f) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN) for f in ('ru_utime', 'ru_stime'))
+    print(f'cpu {cpu:.0f} s', file=sys.stderr)
+    for p in problems: print('FAIL:', p)
+    if problems: sys.exit(1)
+
+# ---- nbdev's documentation processing ----------------------------------------------------------------------------
+# `nbdev_docs` / `nbdev_preview` first run nbdev's processors over every notebook (executing imports, exported cells
+# and show_doc cells from the repository root), then Quarto. Quarto cannot be installed here, so `docs` runs the
+# processors alone, on a copy of the repository inside an empty folder, and fails on an error, on nbdev's warning
+# that a cell mixes imports with other code (nbdev would execute that code), and on any file written outside the copy.
+def check_docs_one(path) -> list:
+    import os, warnings
+    from nbdev.processors import FilterDefaults
+    from execnb.nbio import read_nb
+    path = Path(path).resolve()
+    with tempfile.TemporaryDirectory() as tmp:
+        outer = Path(tmp)/'outside'; repo = outer/'repo'; outer.mkdir()
+        shutil.copytree(ROOT, repo, ignore=shutil.ignore_patterns('.git', '.venv', '_proc', '_docs', 'outputs', '__pycache__', '.ipynb_checkpoints'))
+        cwd = os.getcwd(); os.chdir(repo); sys.path.insert(0, str(repo)); os.environ['IN_TEST'] = '1'
+        problems = []
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter('always')
+            try: FilterDefaults()(read_nb(repo/'nbs'/path.name))
+            except Exception as e:
+                cause = e.__cause__ or e
+                problems.append(f'{path.name}: nbdev processing failed: {str(e).splitlines()[0]} -> {type(cause).__name__}: {cause}')
+            finally: os.chdir(cwd)
+        ids = {c.source.strip(): c.get('id', '?') for c in read_nb(path).cells}
+        mixed = [str(w.message).split('---')[1].strip() for w in caught if 'imports and other code' in str(w.message)]
+        problems[:0] = [f"{path.name} cell {ids.get(m, '?')}: mixes imports with other code (nbdev runs such a cell when it renders"
+                        f"{'' if re.search(r'^(import|from) ', m, re.M) else '; its imports are nested: move them'}): "
+                        + m.splitlines()[0][:100] for m in mixed]
+        stray = [p.name for p in outer.iterdir() if p.name != 'repo']
+        if stray: problems.append(f'{path.name}: processing wrote outside the repository: {stray}')
+    return problems
+
+# ---- Imports in cells of their own -------------------------------------------------------------------------------
+def split_imports(*paths):
+    "Move the import statements of a code cell that also runs other code into a new cell just before it (idempotent)."
+    import ast, json, uuid
+    for path in map(Path, paths):
+        nb, changed = json.loads(path.read_text()), 0
+        cells = []
+        for cell in nb['cells']:
+            src = ''.join(cell['source'])
+            if cell['cell_type'] != 'code' or not src.strip() or 'nbdev_export' + '(' in src:   # nbdev never runs the latter
+                cells.append(cell); continue
+            try: tree = ast.parse('\n'.join('' if DIRECTIVE.match(l) or l.lstrip().startswith(('%', '!')) else l for l in src.split('\n')))
+            except SyntaxError: cells.append(cell); continue
+            imports = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+            exported = any(re.match(r'^\s*#\|\s*(export|exporti|exports)\b', l) for l in src.split('\n'))
+            if exported or not imports or len(imports) == len(tree.body):   # nbdev runs exported cells whole anyway
+                cells.append(cell); continue
+            lines, imp_lines = src.split('\n'), []
+            others = {i for n in tree.body if n not in imports for i in range(n.lineno - 1, n.end_lineno)}
+            for n in sorted(imports, key=lambda n: (n.lineno, n.col_offset), reverse=True):
+                if n.lineno == n.end_lineno and n.lineno - 1 in others:     # `a = 1; import b`: cut the statement out
+                    line = lines[n.lineno - 1]
+                    imp_lines.insert(0, line[n.col_offset:n.end_col_offset])
+                    before = line[:n.col_offset].strip().rstrip(';').rstrip()
+                    after = line[n.end_col_offset:].lstrip().lstrip(';').lstrip()
+                    joined = '; '.join(x for x in (before, after) if x)
+                    lines[n.lineno - 1] = line[:len(line) - len(line.lstrip())] + joined if joined else None
+                else:
+                    imp_lines[:0] = lines[n.lineno - 1:n.end_lineno]
+                    for i in range(n.lineno - 1, n.end_lineno): lines[i] = None
+            directives = [l for l in lines if l is not None and DIRECTIVE.match(l)]
+            keep_dirs = [l for l in directives if re.match(r'^\s*#\|\s*(hide|slow|gpu|notest|eval:|echo:|include:|output:)', l)]
+            imp = '\n'.join(keep_dirs + imp_lines)
+            rest = '\n'.join(l for l in lines if l is not None).strip('\n')
+            new = dict(cell_type='code', execution_count=None, id=uuid.uuid4().hex[:8], metadata={}, outputs=[],
+                       source=imp.splitlines(True))
+            cell['source'] = rest.splitlines(True)
+            cells += [new, cell]; changed += 1
+        nb['cells'] = cells
+        if changed:
+            path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + '\n')
+            subprocess.run([str(Path(sys.executable).with_name('nbdev_clean')), '--fname', str(path.resolve())], cwd=ROOT, check=True)
+        print(f'{path}: {changed} cell(s) split')
+
 if __name__ == '__main__':
-    cmd = sys.argv[1] if len(sys.argv) > 1 else 'check'
-    if cmd == 'execute': execute(*sys.argv[2:])
+    cmd, args = (sys.argv[1] if len(sys.argv) > 1 else 'check'), sys.argv[2:]
+    if cmd == 'execute': execute(*args)
+    elif cmd in ('outputs', 'docs'): _parallel(cmd, args)
+    elif cmd == 'outputs-one': _report(check_outputs_one(args[0]))
+    elif cmd == 'docs-one': _report(check_docs_one(args[0]))
+    elif cmd == 'split-imports': split_imports(*args)
     else: {'readme': write_readme, 'check': check}[cmd]()
