@@ -187,7 +187,8 @@ def demo_semantic(root, outputs:dict) -> dict:
     pick = lambda s: {**{k: round(s[k], 4) for k in SEMANTIC_KEYS}, "vehicle IoU": round(s["IoU"].get("vehicle") or 0.0, 4)}
     out = {m: pick(semantic_score({c: o[m] for c, o in outputs.items()}, root, seg)) for m in next(iter(outputs.values()))}
     out["ground truth (upper bound)"] = pick(seg.record["upper_bound"])
-    return out, {k: seg.record[k] for k in ("steps", "batch_size", "width", "frames", "train_seconds", "threads")}
+    return out, {**{k: seg.record[k] for k in ("steps", "batch_size", "width", "frames", "train_seconds", "threads")},
+                 "upper_bound_IoU": seg.record["upper_bound"]["IoU"]}
 
 # %% ../nbs/09_cli.ipynb #2c1847b1
 def run_demo(out="outputs/demo", # output folder
