@@ -741,7 +741,7 @@ def semantic_figure(frames:dict, # method → uint8 (T,H,W,3) frames of one clip
     axs[1, -1].legend(handles=[Patch(color=colours[i] / 255, label=c) for i, c in enumerate(classes)], loc='center left',
                       bbox_to_anchor=(1.02, 0.5), fontsize=7, frameon=False)
     if title: fig.suptitle(title, fontsize=9)
-    fig.tight_layout(pad=0.3)
+    fig.tight_layout(pad=0.3, rect=(0, 0, 1, 0.93 if title else 1))
     return fig
 
 # %% ../nbs/05_metrics.ipynb #5e3a0018
@@ -779,7 +779,7 @@ def flicker_figure(ir, # the infrared clip, uint8 (T,H,W,3): its flow defines th
     for name, fr in outputs.items(): ax.plot(range(1, T), _warp_errors(fr, flows), marker='.', label=name)
     ax.set_xlabel("frame t+1", fontsize=8); ax.set_ylabel("warping error", fontsize=8); ax.legend(fontsize=7, ncol=3)
     if title: fig.suptitle(title, fontsize=9)
-    fig.tight_layout(pad=0.4)
+    fig.tight_layout(pad=0.4, rect=(0, 0, 1, 0.96 if title else 1))
     return fig
 
 # %% ../nbs/05_metrics.ipynb #52f7460d

@@ -23,7 +23,7 @@ RESULTS = Path(__file__).resolve().parent.parent / "results" / "table5-world"
 
 
 def main():
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
     t0 = time.perf_counter()
     root = make_world(Path.home() / ".cache" / "i2vgan" / "demo-world", seed=0, workers=2, **DEMO_WORLD)
     seg = world_segmenter(root)
