@@ -14,10 +14,11 @@ from .train import (Trainer, load_checkpoint, read_log, plot_losses, load_traine
                           run_lock, check_run_folder, newest_good_checkpoint, SCHEDULE_FIELDS)
 
 # %% auto #0
-__all__ = ['TRAIN_DEFAULTS', 'DEMO_WORLD', 'DEMO_D_LAYERS', 'DEMO_COLUMNS', 'EXPECTED', 'CLI_WORDS', 'CLIError', 'world_root',
-           'data_root', 'load_model', 'write_comparison', 'parse_overrides', 'train_config', 'train_from_args',
-           'cmd_train', 'output_path', 'cmd_translate', 'cmd_evaluate', 'cmd_bench', 'paired_lut', 'demo_outputs',
-           'run_demo', 'cmd_demo', 'cmd_reproduce', 'parser', 'one_line', 'main']
+__all__ = ['TRAIN_DEFAULTS', 'DEMO_WORLD', 'DEMO_D_LAYERS', 'DEMO_COLUMNS', 'SEMANTIC_KEYS', 'EXPECTED', 'CLI_WORDS', 'CLIError',
+           'world_root', 'data_root', 'load_model', 'write_comparison', 'parse_overrides', 'train_config',
+           'train_from_args', 'cmd_train', 'output_path', 'cmd_translate', 'cmd_evaluate', 'cmd_bench', 'paired_lut',
+           'mean_visible_frame', 'demo_outputs', 'demo_semantic', 'run_demo', 'cmd_demo', 'cmd_reproduce', 'parser',
+           'one_line', 'main']
 
 # %% ../nbs/09_cli.ipynb #08662308
 class CLIError(Exception):
@@ -220,11 +221,32 @@ def paired_lut(root) -> np.ndarray:
     load = lambda p: np.stack(list(read_frames(p, layout="frames")))
     return fit_lut(np.concatenate([load(a) for a, _ in pairs]), np.concatenate([load(b) for _, b in pairs]))
 
-def demo_outputs(model, untrained, lut, ir) -> dict:
+def mean_visible_frame(root) -> np.ndarray:
+    "The mean of a data set's visible training frames (single/<scene>/trainB/<clip>), uint8 H×W×3: a translation that ignores its input."
+    from i2vgan.data import read_frames
+    clips = sorted(Path(root).glob("single/*/trainB/*"))
+    if not clips: raise FileNotFoundError(f"{root}: no paired visible training frames (single/<scene>/trainB/<clip>)")
+    return np.round(np.concatenate([np.stack(list(read_frames(c, layout="frames"))) for c in clips]).mean(0)).astype(np.uint8)
+
+def demo_outputs(model, untrained, lut, ir, mean_frame=None) -> dict:
     "Every method's frames for one infrared clip."
     from i2vgan.world import apply_lut
-    return {"trained": model.translate(ir), "trained, predictor fused": model.translate(ir, fuse_predictor=True),
-            "per-pixel colouriser (paired)": apply_lut(lut, ir), "untrained": untrained.translate(ir), "infrared as RGB": ir}
+    out = {"trained": model.translate(ir), "trained, predictor fused": model.translate(ir, fuse_predictor=True),
+           "per-pixel colouriser (paired)": apply_lut(lut, ir), "untrained": untrained.translate(ir), "infrared as RGB": ir}
+    if mean_frame is not None: out["mean visible training frame"] = np.broadcast_to(mean_frame, ir.shape).copy()
+    return out
+
+SEMANTIC_KEYS = ("pixel acc", "class acc", "mIoU")
+
+def demo_semantic(root, outputs:dict) -> dict:
+    "{method: semantic score} for {clip: {method: frames}}, with the world's cached segmenter; the ground truth's (its upper bound) last."
+    from i2vgan.metrics import world_segmenter, semantic_score
+    seg = world_segmenter(root)
+    pick = lambda s: {**{k: round(s[k], 4) for k in SEMANTIC_KEYS}, "vehicle IoU": round(s["IoU"].get("vehicle") or 0.0, 4)}
+    out = {m: pick(semantic_score({c: o[m] for c, o in outputs.items()}, root, seg)) for m in next(iter(outputs.values()))}
+    out["ground truth (upper bound)"] = pick(seg.record["upper_bound"])
+    return out, {**{k: seg.record[k] for k in ("steps", "batch_size", "width", "frames", "train_seconds", "threads")},
+                 "upper_bound_IoU": seg.record["upper_bound"]["IoU"]}
 
 # %% ../nbs/09_cli.ipynb #2c1847b1
 def run_demo(out="outputs/demo", # output folder
@@ -252,12 +274,13 @@ def run_demo(out="outputs/demo", # output folder
                            ckpt_every=max(steps // 4, 1), sample_every=max(steps // 8, 1), log_every=10)
     trainer.fit(steps)
     model.eval()
-    lut, clips = paired_lut(root), irvi_clips(root)
-    scores, rows = {}, []
+    lut, clips, mean_frame = paired_lut(root), irvi_clips(root), mean_visible_frame(root)
+    scores, rows, every = {}, [], {}
     for name, ir, gt in clips:
-        outputs = demo_outputs(model, untrained, lut, ir)
+        outputs = every[name] = demo_outputs(model, untrained, lut, ir, mean_frame)
         for method, frames in outputs.items(): scores.setdefault(method, {})[name] = _score(frames, gt)
         rows.append((name, [ir, outputs["trained"], outputs["per-pixel colouriser (paired)"], gt]))
+    t_sem = time.perf_counter(); semantic, segmenter = demo_semantic(root, every); sem_seconds = time.perf_counter() - t_sem
     _demo_pictures(out, rows, trainer, steps)
     info = {"steps": steps, "train_seconds": round(trainer.elapsed, 1), "steps_per_second": round(steps / trainer.elapsed, 3),
             "world_seconds": round(world_seconds, 1), "total_seconds": round(time.perf_counter() - t_start, 1),
@@ -265,6 +288,7 @@ def run_demo(out="outputs/demo", # output folder
             "world": {**DEMO_WORLD, "kinds": list(DEMO_WORLD["kinds"])}, "n_layers_d": cfg.n_layers_d, "test_clips": [name for name, _, _ in clips], "device": "cpu",
             "torch_threads": torch.get_num_threads(), "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"),
             "metrics": {m: _mean_scores(per_clip) for m, per_clip in scores.items()},
+            "semantic": semantic, "segmenter": segmenter, "semantic_seconds": round(sem_seconds, 1),
             "metrics_per_clip": {m: {c: {k: round(v, 4) for k, v in d.items()} for c, d in per_clip.items()}
                                  for m, per_clip in scores.items()}}
     (out / "metrics.json").write_text(json.dumps(info, indent=2) + "\n")
@@ -300,17 +324,23 @@ def cmd_demo(a):
     print(f"\nI2V-GAN demo: {info['steps']} training steps in {info['train_seconds']} s "
           f"({info['steps_per_second']} steps/s, CPU, {info['torch_threads']} threads), VGG weights: {info['vgg_weights']}")
     print(f"{len(info['test_clips'])} test clips from layouts never seen in training (mean over clips):")
-    print(f"  {'':30s} PSNR (dB)   SSIM")
-    for k, v in info["metrics"].items(): print(f"  {k:30s} {v['psnr']:8.2f}  {v['ssim']:.4f}")
+    print(f"  {'':30s} PSNR (dB)   SSIM   pixel acc  class acc   mIoU  vehicle IoU")
+    for k, s in info["semantic"].items():
+        v = info["metrics"].get(k)
+        print(f"  {k:30s} " + (f"{v['psnr']:8.2f}  {v['ssim']:.4f}" if v else f"{'—':>8s}  {'—':>6s}") +
+              f"   {s['pixel acc']:8.3f}  {s['class acc']:9.3f}  {s['mIoU']:6.3f}  {s['vehicle IoU']:11.3f}")
+    print(f"semantic columns: what a segmenter trained on the world's visible training frames ({info['segmenter']['frames']} frames, "
+          f"{info['segmenter']['steps']} steps) reads in each method's frames; the ground truth's row is its upper bound")
     m = info["metrics"]
     gain = m["trained"]["psnr"] - m["infrared as RGB"]["psnr"], m["trained"]["ssim"] - m["infrared as RGB"]["ssim"]
     print(f"trained minus infrared copy: {gain[0]:+.2f} dB PSNR, {gain[1]:+.3f} SSIM "
           f"(target +4 dB and +0.10: {'met' if gain[0] >= 4 and gain[1] >= 0.10 else 'NOT met'})")
     print("the per-pixel colouriser needs paired frames and paints each grey level its average colour; "
-          "PSNR and SSIM reward such averages, so compare the pictures too")
+          "PSNR and SSIM reward such averages: the semantic columns say whether cars are painted as cars")
     print(f"wrote {Path(a.out)/'demo.mp4'}, {Path(a.out)/'demo.gif'}, {Path(a.out)/'frames.png'}, "
           f"{Path(a.out)/'losses.png'}, {Path(a.out)/'metrics.json'}")
-    print(f"total {info['total_seconds']} s (world {info['world_seconds']} s, training {info['train_seconds']} s)")
+    print(f"total {info['total_seconds']} s (world {info['world_seconds']} s, training {info['train_seconds']} s, "
+          f"semantic score {info['semantic_seconds']} s of which segmenter training {info['segmenter']['train_seconds']} s)")
 
 # %% ../nbs/09_cli.ipynb #820d92f8
 def cmd_reproduce(a):

@@ -6,7 +6,8 @@
 __all__ = ['IMAGE_EXTS', 'VIDEO_EXTS', 'one_thread', 'to_tensor', 'to_uint8', 'show_frames', 'natural_key', 'FrameSequence',
            'FrameView', 'ArrayFrames', 'ImageFolder', 'split_strip', 'StripFolder', 'VideoFile', 'read_frames',
            'as_frames', 'write_strips', 'write_frames', 'write_video', 'side_by_side', 'as_clips', 'TripletDataset',
-           'irvi_folders', 'irvi_dataset', 'show_triplet', 'triplet_panel', 'TripletViewer']
+           'irvi_folders', 'irvi_dataset', 'write_labels', 'read_labels', 'irvi_labels', 'show_triplet',
+           'triplet_panel', 'TripletViewer']
 
 # %% ../nbs/00_data.ipynb #9d75a122
 import os, re, io, uuid, contextlib
@@ -547,6 +548,36 @@ def irvi_dataset(root, # IRVI as released (single/, triplet/) or flat (trainA, t
         a += _clips_in(da, 'strips' if lay == 'strips' else layout); b += _clips_in(db, 'strips' if lay == 'strips' else layout)
     if split == 'test': kw = {'paired': True, 'train': False, **kw}
     return TripletDataset(a, b, **kw)
+
+# %% ../nbs/00_data.ipynb #d7a1b002
+def write_labels(labels, # uint8 T×H×W class indices
+                 folder) -> list:
+    "Write label maps as 8-bit grey PNGs named in time order (000000.png, …); returns the paths."
+    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True); out = []
+    for t, f in enumerate(np.asarray(labels, np.uint8)):
+        p = folder / f"{t:06d}.png"; Image.fromarray(f).save(p, compress_level=1); out.append(p)
+    return out
+
+def read_labels(folder) -> np.ndarray:
+    "A folder of label PNGs (natural order) → uint8 T×H×W."
+    files = _images_in(Path(folder))
+    if not files: raise FileNotFoundError(f"{folder}: no label images; expected grey PNGs of class indices")
+    return np.stack([np.asarray(Image.open(p)) for p in files])
+
+def irvi_labels(root, # a data set in IRVI's layout
+                split:str='test', # 'test' (testL beside testA/testB) or 'train' (trainL)
+                scene:str|None=None, # one scene; None: all (clip names "<scene>/<clip>" when there are several)
+               ) -> tuple: # (class names or None, {clip name: T×H×W uint8})
+    "The label maps beside a split's paired frames, named as `irvi_clips` names the clips; (None, {}) where there are none."
+    root = Path(root); meta = root / 'labels.json'
+    if not meta.is_file() or not (root / 'single').is_dir(): return None, {}
+    import json
+    scenes = [scene] if scene is not None else sorted((d.name for d in (root / 'single').iterdir() if (d / f"{split}A").is_dir()), key=natural_key)
+    out = {}
+    for s in scenes:
+        for d in sorted((root / 'single' / s / f"{split}L").glob('*'), key=lambda d: natural_key(d.name)):
+            if d.is_dir(): out[(f"{s}/" if len(scenes) > 1 else "") + d.name] = read_labels(d)
+    return json.loads(meta.read_text())['classes'], out
 
 # %% ../nbs/00_data.ipynb #0f7ef56c
 def _triplet_figure(sample, domain='A', fig=None, title=None):

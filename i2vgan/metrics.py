@@ -7,16 +7,18 @@ from __future__ import annotations
 import csv, hashlib, inspect, json, math, os, time, urllib.request, warnings
 from pathlib import Path
 import numpy as np
-import torch, torch.nn as nn
+import torch, torch.nn as nn, torch.nn.functional as F
 from skimage.color import rgb2gray
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from skimage.registration import optical_flow_tvl1
 from skimage.transform import warp
 
 # %% auto #0
-__all__ = ['SSIM_KW', 'FLOW_PARAMS', 'TECOGAN_FARNEBACK', 'INCEPTION_URL', 'METRICS', 'psnr', 'ssim', 'ClipFlows',
-           'warping_error', 'tof', 'frechet_distance', 'inception_weights', 'inception_extractor', 'frame_features',
-           'fid', 'kid', 'MetricTable', 'evaluate', 'irvi_clips', 'bench_metrics', 'per_frame_scores', 'results_figure',
+__all__ = ['SSIM_KW', 'FLOW_PARAMS', 'TECOGAN_FARNEBACK', 'INCEPTION_URL', 'METRICS', 'SEGMENTER', 'SEMANTIC', 'psnr', 'ssim',
+           'ClipFlows', 'warping_error', 'tof', 'frechet_distance', 'inception_weights', 'inception_extractor',
+           'frame_features', 'fid', 'kid', 'MetricTable', 'evaluate', 'irvi_clips', 'confusion', 'segmentation_scores',
+           'SegNet', 'segment', 'train_segmenter', 'world_segmenter', 'semantic_score', 'semantic_figure',
+           'frame_differences', 'xt_slice', 'flicker_figure', 'bench_metrics', 'per_frame_scores', 'results_figure',
            'ResultsViewer']
 
 # %% ../nbs/05_metrics.ipynb #07d28ae6
@@ -341,7 +343,7 @@ def kid(real, # real (visible) frames, as in `fid`
 
 # %% ../nbs/05_metrics.ipynb #227d657e
 _FMT = {'PSNR': '{:.2f}', 'SSIM': '{:.3f}', 'FID': '{:.2f}', 'FID/100 (hypothesis)': '{:.4f}', 'KID': '{:.4f}',
-        'E_warp': '{:.5f}', 'tOF': '{:.3f}'}
+        'E_warp': '{:.5f}', 'tOF': '{:.3f}', 'pixel acc': '{:.3f}', 'class acc': '{:.3f}', 'mIoU': '{:.3f}'}
 
 def _write_csv(path:Path, columns:list, rows:list, notes:list):
     "The rows as CSV (floats by `repr`, so they read back exactly), the notes as trailing `# ` lines."
@@ -537,6 +539,7 @@ def evaluate(model_or_frames, # translated clips (dict by name / list) or a mode
              flow_params:dict=None, # TV-L1 overrides of `FLOW_PARAMS` (E_warp)
              paper_scale:bool=False, # add a "FID/100 (hypothesis)" column
              batch_size:int=32, # frames per feature-extractor call
+             labels:dict=None, segmenter:nn.Module=None, # {clip name: true class indices (T,H,W)} and a `SegNet`: semantic columns
             ) -> MetricTable:
     "Score translated clips: one row per clip and an 'all' row with PSNR, SSIM, FID, KID, E_warp, tOF (Tables 3–4)."
     bad = set(metrics) - set(METRICS)
@@ -550,8 +553,10 @@ def evaluate(model_or_frames, # translated clips (dict by name / list) or a mode
         out = _checked_translation(model_or_frames, i, name, ir, gt, fuse_predictor)
         if gt is None: no_gt.append(name)
         rows.append(_clip_row(name, ir, out, gt, want, net, pool, fp, batch_size, kid_subset_size, kid_subsets, seed))
+        if segmenter is not None: rows[-1].update(_semantic_cells(out, (labels or {}).get(name), segmenter, pool))
     rows.append(_all_row(clips, pool, want, kid_subset_size, kid_subsets, seed))
-    cols = _columns(want, paper_scale)
+    cols = _columns(want, paper_scale) + (list(SEMANTIC) if segmenter is not None else [])
+    if segmenter is not None: rows[-1].update(_semantic_all(pool, notes))
     for r in rows:
         for c in cols: r.setdefault(c, None)
         if paper_scale and r.get('FID') is not None: r['FID/100 (hypothesis)'] = r['FID'] / 100
@@ -584,6 +589,198 @@ def irvi_clips(root, # IRVI's release tree (single/<scene>/testA, testB) or a fl
                 raise ValueError(f"{pb}: {gt.shape[:3]} frames (T,H,W) but {pa} has {ir.shape[:3]}; IRVI test clips are paired frame by frame")
             clips.append((prefix + name if subs else name, ir, gt))
     return clips
+
+# %% ../nbs/05_metrics.ipynb #5e3a0004
+def confusion(pred:np.ndarray, # predicted class indices, any shape
+              true:np.ndarray, # true class indices, the same shape
+              n_classes:int) -> np.ndarray: # n×n counts: row = true class, column = predicted
+    "The confusion matrix of two label maps."
+    pred, true = np.asarray(pred), np.asarray(true)
+    if pred.shape != true.shape: raise ValueError(f"pred {pred.shape} and true {true.shape}: label maps must have the same shape")
+    return np.bincount(true.ravel().astype(np.int64) * n_classes + pred.ravel(), minlength=n_classes ** 2).reshape(n_classes, n_classes)
+
+def segmentation_scores(conf:np.ndarray, # `confusion` counts (row = true, column = predicted)
+                        classes=None, # class names (default: their indices)
+                       ) -> dict:
+    "Pixel accuracy, mean class accuracy, per-class IoU and mean IoU (CycleGAN's FCN score); classes absent from truth and prediction are left out of the means."
+    conf = np.asarray(conf, np.float64); tp, n_true, n_pred = np.diag(conf), conf.sum(1), conf.sum(0)
+    union = n_true + n_pred - tp
+    iou = np.where(union > 0, tp / np.maximum(union, 1), np.nan)
+    names = list(classes) if classes is not None else list(range(len(conf)))
+    return {"pixel acc": float(tp.sum() / max(conf.sum(), 1)), "class acc": float(np.mean((tp / np.maximum(n_true, 1))[n_true > 0])),
+            "mIoU": float(np.nanmean(iou)) if np.isfinite(iou).any() else math.nan,
+            "IoU": {c: (None if np.isnan(v) else float(v)) for c, v in zip(names, iou)}}
+
+# %% ../nbs/05_metrics.ipynb #5e3a0008
+def _block(i, o):   # replicate padding: a uniform frame gives uniform features, with no border of its own
+    return nn.Sequential(nn.Conv2d(i, o, 3, padding=1, padding_mode='replicate'), nn.BatchNorm2d(o), nn.ReLU(inplace=True),
+                         nn.Conv2d(o, o, 3, padding=1, padding_mode='replicate'), nn.BatchNorm2d(o), nn.ReLU(inplace=True))
+
+class SegNet(nn.Module):
+    "A three-level U-Net that labels each pixel of an RGB frame: the semantic scorer's segmenter."
+    def __init__(self, n_classes:int, width:int=8):
+        super().__init__()
+        w = width
+        self.e1, self.e2, self.e3 = _block(3, w), _block(w, 2 * w), _block(2 * w, 4 * w)
+        self.d2, self.d1, self.head = _block(6 * w, 2 * w), _block(3 * w, w), nn.Conv2d(w, n_classes, 1)
+    def forward(self, x): # B×3×H×W in [-1, 1], H and W multiples of 4
+        a = self.e1(x); b = self.e2(F.max_pool2d(a, 2)); c = self.e3(F.max_pool2d(b, 2))
+        b = self.d2(torch.cat([b, F.interpolate(c, scale_factor=2.0)], 1))
+        return self.head(self.d1(torch.cat([a, F.interpolate(b, scale_factor=2.0)], 1)))
+
+def _frames_tensor(frames) -> torch.Tensor: return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+@torch.no_grad()
+def segment(net:nn.Module, frames, # uint8 (N,H,W,3) frames
+            batch_size:int=64) -> np.ndarray: # uint8 (N,H,W) class indices
+    "Label every pixel of `frames` with the segmenter `net` (in eval mode)."
+    frames = _as_clip(frames, "frames"); net.eval()
+    return np.concatenate([net(_frames_tensor(frames[i:i + batch_size])).argmax(1).to(torch.uint8).numpy()
+                           for i in range(0, len(frames), batch_size)])
+
+def train_segmenter(frames:np.ndarray, # uint8 (N,H,W,3) visible frames
+                    labels:np.ndarray, # uint8 (N,H,W) their class indices
+                    n_classes:int, steps:int=400, batch_size:int=8, lr:float=3e-3, width:int=8, seed:int=0) -> SegNet:
+    "Train a `SegNet` on real frames and their labels: Adam, random horizontal flips, cross-entropy; seeded."
+    torch.manual_seed(seed); rng = np.random.default_rng(seed)
+    net = SegNet(n_classes, width); opt = torch.optim.Adam(net.parameters(), lr)
+    x, y = _frames_tensor(frames), torch.from_numpy(np.asarray(labels, np.int64))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps)
+    net.train()
+    for _ in range(steps):
+        i = torch.from_numpy(rng.choice(len(x), batch_size, replace=len(x) < batch_size))
+        xb, yb = x[i], y[i]
+        flip = torch.from_numpy(rng.random(batch_size) < 0.5)
+        xb, yb = torch.where(flip[:, None, None, None], xb.flip(-1), xb), torch.where(flip[:, None, None], yb.flip(-1), yb)
+        loss = F.cross_entropy(net(xb), yb); opt.zero_grad(); loss.backward(); opt.step(); sched.step()
+    return net.eval()
+
+# %% ../nbs/05_metrics.ipynb #5e3a0011
+SEGMENTER = dict(steps=400, batch_size=8, lr=3e-3, width=8, seed=0)   # the semantic scorer's segmenter, trained once per data set
+
+def _labelled_visible(root) -> tuple:
+    "(class names, frames, labels, clip names) of a data set's paired *training* frames: single/<scene>/trainB/<clip> beside trainL/<clip>."
+    from i2vgan.data import read_frames, read_labels, natural_key
+    dirs = sorted((d for d in Path(root).glob('single/*/trainL/*') if d.is_dir()), key=lambda d: natural_key(f"{d.parent.parent.name}/{d.name}"))
+    if not dirs or not (Path(root) / 'labels.json').is_file():
+        raise FileNotFoundError(f"{root}: no training label maps (single/<scene>/trainL/<clip> and labels.json); the semantic score needs a labelled data set such as the built-in world")
+    frames = np.concatenate([np.stack(list(read_frames(d.parent.parent / 'trainB' / d.name, layout='frames'))) for d in dirs])
+    return (json.loads((Path(root) / 'labels.json').read_text())['classes'], frames,
+            np.concatenate([read_labels(d) for d in dirs]), [f"{d.parent.parent.name}/{d.name}" for d in dirs])
+
+def world_segmenter(root, # a labelled data set in IRVI's layout (the built-in world)
+                    retrain:bool=False, # train again even if a cached segmenter matches
+                    **kw) -> SegNet: # overrides of `SEGMENTER`
+    "The data set's segmenter: trained once on its visible training frames, cached as root/segmenter.pt with a record (what it learned from, its score on the true test frames)."
+    root, p = Path(root), {**SEGMENTER, **kw}
+    classes, frames, labels, names = _labelled_visible(root)
+    want = dict(**p, classes=classes, trained_on=names, frames=len(frames))
+    path = root / 'segmenter.pt'
+    if path.is_file() and not retrain:
+        ck = torch.load(path, weights_only=False)
+        if {k: ck['record'].get(k) for k in want} == want:
+            net = SegNet(len(classes), p['width']); net.load_state_dict(ck['state']); net.eval(); net.record = ck['record']; return net
+    t0 = time.perf_counter()
+    net = train_segmenter(frames, labels, len(classes), p['steps'], p['batch_size'], p['lr'], p['width'], p['seed'])
+    net.record = dict(want, train_seconds=round(time.perf_counter() - t0, 1), torch=torch.__version__, threads=torch.get_num_threads())
+    net.record['upper_bound'] = semantic_score(None, root, net, truth=True)
+    torch.save(dict(state=net.state_dict(), record=net.record), path)
+    return net
+
+def semantic_score(model_or_frames, # translated test clips (dict by name / list), a model with .translate, or a callable; ignored if truth
+                   root, # the labelled data set whose test clips were translated
+                   segmenter:SegNet=None, # default: `world_segmenter(root)`
+                   fuse_predictor:bool=False, truth:bool=False, # truth: score the visible ground truth itself (the upper bound)
+                  ) -> dict:
+    "The semantic score of translated test clips: the segmenter labels them; pixel acc, class acc, mIoU and per-class IoU against the true labels, pooled over clips."
+    from i2vgan.data import irvi_labels
+    classes, labels = irvi_labels(root, 'test')
+    if not labels: return {"pixel acc": None, "class acc": None, "mIoU": None, "IoU": {}, "note": f"{root}: no label maps (testL/): no semantic score"}
+    net = segmenter or world_segmenter(root)
+    conf = np.zeros((len(classes),) * 2, np.int64)
+    for i, (name, ir, gt) in enumerate(irvi_clips(root)):
+        if name not in labels: continue
+        out = gt if truth else _checked_translation(model_or_frames, i, name, ir, gt, fuse_predictor)
+        conf += confusion(segment(net, out), labels[name], len(classes))
+    return segmentation_scores(conf, classes)
+
+SEMANTIC = ('pixel acc', 'class acc', 'mIoU')   # `evaluate`'s semantic columns
+
+def _semantic_cells(out, labels, segmenter, pool:dict) -> dict:
+    "One clip's semantic columns (empty without labels); its confusion goes into `pool` for the 'all' row."
+    if labels is None: return {}
+    c = confusion(segment(segmenter, out), labels, segmenter.head.out_channels)
+    pool['conf'] = pool.get('conf', 0) + c
+    s = segmentation_scores(c); return {k: s[k] for k in SEMANTIC}
+
+def _semantic_all(pool:dict, notes:list) -> dict:
+    if 'conf' not in pool: notes.append("No label maps for these clips: no semantic score."); return {}
+    notes.append("pixel acc, class acc, mIoU: what a segmenter trained on real visible frames reads in each translation, against the true labels (FCN score), pooled over frames.")
+    s = segmentation_scores(pool['conf']); return {k: s[k] for k in SEMANTIC}
+
+# %% ../nbs/05_metrics.ipynb #5e3a0014
+def semantic_figure(frames:dict, # method → uint8 (T,H,W,3) frames of one clip (the ground truth among them, if wanted)
+                    labels:np.ndarray, # the clip's true class indices, uint8 (T,H,W)
+                    segmenter:SegNet, # e.g. `world_segmenter(root)`
+                    colours:np.ndarray, # class colours, uint8 (n_classes, 3)
+                    classes:list, # class names
+                    t:int=0, # the frame shown
+                    title:str=None):
+    "A frame of each method above the labels the segmenter reads from it, beside the true labels; each column titled with its frame's mIoU."
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+    colours = np.asarray(colours, np.uint8)
+    fig, axs = plt.subplots(2, len(frames) + 1, figsize=(1.9 * (len(frames) + 1) + 1.6, 4.2), squeeze=False)
+    axs[1, 0].imshow(colours[labels[t]]); axs[1, 0].set_title("true labels", fontsize=8); axs[0, 0].axis('off')
+    for k, (name, fr) in enumerate(frames.items(), 1):
+        pred = segment(segmenter, fr[t:t + 1])[0]
+        s = segmentation_scores(confusion(pred, labels[t], len(classes)), classes)
+        axs[0, k].imshow(fr[t]); axs[0, k].set_title(name, fontsize=8)
+        axs[1, k].imshow(colours[pred]); axs[1, k].set_title(f"read: mIoU {s['mIoU']:.2f}", fontsize=8)
+    for ax in axs.flat: ax.set_xticks([]); ax.set_yticks([])
+    axs[1, -1].legend(handles=[Patch(color=colours[i] / 255, label=c) for i, c in enumerate(classes)], loc='center left',
+                      bbox_to_anchor=(1.02, 0.5), fontsize=7, frameon=False)
+    if title: fig.suptitle(title, fontsize=9)
+    fig.tight_layout(pad=0.3, rect=(0, 0, 1, 0.93 if title else 1))
+    return fig
+
+# %% ../nbs/05_metrics.ipynb #5e3a0018
+def frame_differences(frames) -> np.ndarray:
+    "|y_{t+1} − y_t| per pixel, averaged over channels: float (T−1,H,W) in [0, 1]."
+    f = _float(_as_clip(frames, "frames"))
+    return np.abs(np.diff(f, axis=0)).mean(-1)
+
+def xt_slice(frames, row:int) -> np.ndarray:
+    "One image row stacked over time: uint8 (T,W,3). Steady colour draws straight or smoothly bent streaks; flicker draws horizontal stripes."
+    return _as_clip(frames, "frames")[:, row]
+
+def flicker_figure(ir, # the infrared clip, uint8 (T,H,W,3): its flow defines the warping error
+                   outputs:dict, # method → translated frames uint8 (T,H,W,3) (add 'ground truth' and 'infrared' rows yourself)
+                   t:int=None, # the frame pair shown (default: the middle one)
+                   row:int=None, # the image row of the x–t slice (default: the middle one)
+                   title:str=None):
+    "Flicker you can see: per method a frame, |y_{t+1} − y_t|, the x–t slice; below, the per-frame warping error of every method."
+    import matplotlib.pyplot as plt
+    ir = _as_clip(ir, "ir"); T, H = ir.shape[:2]
+    t, row = (T // 2 if t is None else t), (H // 2 if row is None else row)
+    flows = ClipFlows(ir, "ir")
+    fig = plt.figure(figsize=(7.5, 1.7 * len(outputs) + 2.4))
+    gs = fig.add_gridspec(len(outputs) + 1, 3, height_ratios=[1] * len(outputs) + [1.4])
+    for k, (name, fr) in enumerate(outputs.items()):
+        axs = [fig.add_subplot(gs[k, j]) for j in range(3)]
+        axs[0].imshow(fr[t]); axs[0].axhline(row, color='w', lw=0.6, ls=':')
+        axs[1].imshow(frame_differences(fr)[t], cmap='magma', vmin=0, vmax=0.25)
+        axs[2].imshow(xt_slice(fr, row), aspect='auto', interpolation='nearest')
+        axs[0].set_ylabel(name, fontsize=8)
+        for ax in axs: ax.set_xticks([]); ax.set_yticks([])
+        if k == 0:
+            for ax, s in zip(axs, (f"frame {t}", f"|y_{t + 1} − y_{t}|", f"row {row} over time ↓")): ax.set_title(s, fontsize=8)
+    ax = fig.add_subplot(gs[-1, :])
+    for name, fr in outputs.items(): ax.plot(range(1, T), _warp_errors(fr, flows), marker='.', label=name)
+    ax.set_xlabel("frame t+1", fontsize=8); ax.set_ylabel("warping error", fontsize=8); ax.legend(fontsize=7, ncol=3)
+    if title: fig.suptitle(title, fontsize=9)
+    fig.tight_layout(pad=0.4, rect=(0, 0, 1, 0.96 if title else 1))
+    return fig
 
 # %% ../nbs/05_metrics.ipynb #52f7460d
 def bench_metrics(n_frames:int=100, size:int=256, seed:int=0, # the clip scored

@@ -15,7 +15,7 @@ from .metrics import MetricTable, _FMT
 # %% auto #0
 __all__ = ['PAPER_COLUMNS', 'PAPER_TABLE5', 'LABELS', 'ROWS', 'MAIN_ROWS', 'REFERENCES', 'SWITCHES', 'REPRO_WORLD', 'HIGHER',
            'CLAIMS', 'SHORT', 'paper_table', 'row_config', 'loss_terms', 'machine_info', 'world_data', 'run_one',
-           'SummaryTable', 'load_results', 'summarize', 'reproduce', 'detectable', 'compare', 'paper_holds',
+           'SummaryTable', 'load_results', 'summarize', 'reproduce', 'detectable', 'compare', 'paper_holds', 'holm',
            'claims_table', 'plot_curves', 'comparison_frames', 'comparison_gif', 'keep_results']
 
 # %% ../nbs/08_reproduction.ipynb #b4e852aa
@@ -463,20 +463,31 @@ def _claims(summary, claims) -> list:
     have = {r["row"] for r in summary.rows}
     return [(a, b) for a, b in claims or CLAIMS if a in have and b in have]
 
+# %% ../nbs/08_reproduction.ipynb #b01a0001
+def holm(pvalues:list) -> list:
+    "Holm-adjusted p-values (same order; None stays None): the step-down adjustment that controls the family-wise error."
+    idx = sorted((i for i, p in enumerate(pvalues) if p is not None), key=lambda i: pvalues[i])
+    out, run = [None] * len(pvalues), 0.0
+    for r, i in enumerate(idx): run = max(run, min(1.0, (len(idx) - r) * pvalues[i])); out[i] = run
+    return out
+
 # %% ../nbs/08_reproduction.ipynb #5e1d2c03
 def claims_table(summary:SummaryTable, metric:str="PSNR", claims=None, alpha:float=0.05, power:float=0.8) -> SummaryTable:
     "One metric, one line per claim: the paper's ordering, ours (Δ, p, seeds agreeing), and the smallest Δ we could detect."
-    rows = []
-    for a, b in _claims(summary, claims):
-        c = compare(summary, a, b, metric, alpha, power)
+    rows, pairs = [], _claims(summary, claims)
+    cs = [compare(summary, a, b, metric, alpha, power) for a, b in pairs]
+    adj = holm([c["p"] for c in cs])
+    for (a, b), c, ph in zip(pairs, cs, adj):
+        if ph is not None and c["p"] < alpha <= ph: c["verdict"] = "suggestive" + (", reversed" if c["verdict"].startswith("no") else "")
         fmt = lambda v: "—" if v is None else _FMT.get(metric, "{:.4g}").format(v)
         rows.append({"claim": f"{LABELS[a]} > {LABELS[b]}", "paper": paper_holds(a, b, metric) or "—",
                      "Δ (a − b)": "—" if c["d"] is None else _fmt_d(c["d"], metric), "p": "—" if c["p"] is None else f"{c['p']:.2g}",
+                     "p (Holm)": "—" if ph is None else f"{ph:.2g}",
                      "seeds agreeing": f"{c['wins']}/{c['n']}", f"detectable Δ ({power:.0%})": fmt(c["mdd"]), "ours": c["verdict"]})
     lower = "" if HIGHER[metric] else f" Lower {metric} is better: a claim holds when Δ < 0."
     return SummaryTable(rows, notes=[f"{metric}. paper: in how many of its columns (Flower, Traffic, Monitoring-all) the claim holds. "
-                                     f"p: paired two-sided t-test over the common seeds; ours: yes / no (reversed) when p < {alpha:g}, "
-                                     f"else tie. detectable Δ: the true mean difference this test would find with probability "
+                                     f"p: paired two-sided t-test over the common seeds; p (Holm): adjusted over this table's {sum(p is not None for p in adj)} claims; "
+                                     f"ours: yes / no (reversed) when p (Holm) < {alpha:g}, suggestive when only p is, else tie. detectable Δ: the true mean difference this test would find with probability "
                                      f"{power:g}, from the observed spread of the per-seed differences.{lower}"])
 
 # %% ../nbs/08_reproduction.ipynb #35044624

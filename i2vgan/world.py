@@ -9,15 +9,16 @@ from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 from scipy.ndimage import gaussian_filter
-from .data import write_strips, write_frames
+from .data import write_strips, write_frames, write_labels
 
 # %% auto #0
-__all__ = ['MATERIALS', 'M', 'LEGEND', 'EMISSIVITY', 'SUN_HEAT', 'BASE_TEMP', 'PART', 'KINDS', 'FAR', 'noise', 'Layout',
-           'add_car', 'add_person', 'add_tree', 'add_lamp_post', 'add_building', 'traffic_layout', 'monitoring_layout',
-           'make_layout', 'show_layout', 'camera_at', 'rays', 'project', 'prims_at', 'gbuffer', 'shadows', 'materials',
-           'sky_colour', 'albedo', 'visible', 'sky_temperature', 'temperature', 'render_frame', 'ThermalCamera',
-           'render_clip', 'clip', 'show_frame', 'true_flow', 'explained_variance', 'colour_codes', 'fit_lut',
-           'apply_lut', 'layout_seeds', 'make_world', 'render_world_gif']
+__all__ = ['MATERIALS', 'M', 'LEGEND', 'EMISSIVITY', 'SUN_HEAT', 'BASE_TEMP', 'PART', 'CLASSES', 'CLASS_OF', 'CLASS_LEGEND',
+           'KINDS', 'FAR', 'class_labels', 'noise', 'Layout', 'add_car', 'add_person', 'add_tree', 'add_lamp_post',
+           'add_building', 'traffic_layout', 'monitoring_layout', 'make_layout', 'show_layout', 'camera_at', 'rays',
+           'project', 'prims_at', 'gbuffer', 'shadows', 'materials', 'sky_colour', 'albedo', 'visible',
+           'sky_temperature', 'temperature', 'render_frame', 'ThermalCamera', 'render_clip', 'clip', 'show_frame',
+           'true_flow', 'explained_variance', 'colour_codes', 'fit_lut', 'apply_lut', 'layout_seeds', 'make_world',
+           'render_world_gif']
 
 # %% ../nbs/10_world.ipynb #97f920c8
 MATERIALS = ("sky", "asphalt", "paint", "pavement", "grass", "wall", "glass", "car", "car glass", "tyre",
@@ -39,6 +40,19 @@ BASE_TEMP = np.array([0.0, 1.0, 1.0, 0.5, -1.5, 2.0, 0.0, 1.5, 0.0, 1.0, 0.0, 0.
 
 # °C over the air before sunlight, for materials whose temperature the object does not set itself
 PART = {"plain": 0, "car": 1, "cabin": 2, "building": 3, "leg": 4, "head": 5, "wheel": 6, "torso": 7}
+
+# %% ../nbs/10_world.ipynb #c1a55e02
+CLASSES = ("sky", "road", "pavement", "grass", "building", "vehicle", "person", "vegetation", "pole")
+
+#                       sky  asph paint pave grass wall glass car  cgl  tyre lamp skin clo  fol  trunk metal
+CLASS_OF = np.array([    0,   1,   1,   2,   3,   4,   4,   5,   5,   5,   8,   6,   6,   7,   7,   8], np.uint8)
+
+CLASS_LEGEND = np.array([(135, 190, 235), (60, 60, 65), (175, 165, 150), (95, 160, 60), (180, 95, 70),
+                         (220, 40, 40), (130, 60, 170), (30, 100, 40), (255, 220, 80)], np.uint8)
+
+def class_labels(material:np.ndarray) -> np.ndarray:
+    "Material indices (any shape) → class indices (uint8, into `CLASSES`)."
+    return CLASS_OF[material]
 
 # %% ../nbs/10_world.ipynb #fc7674c3
 def _hash(ix, iy, seed):
@@ -749,9 +763,10 @@ def make_world(root, # folder to write (created if missing)
     "Render the world in IRVI's release layout: unpaired triplet strips for training, paired frames for testing."
     root = Path(root)
     params = dict(size=size, n_train=n_train, train_frames=train_frames, n_test=n_test, test_frames=test_frames,
-                  kinds=list(kinds), seed=seed, version=1)
+                  kinds=list(kinds), seed=seed, version=2)
     meta = root / "world.json"
     if meta.exists() and json.loads(meta.read_text()) == params: return root          # already there
+    if meta.exists() and json.loads(meta.read_text()) == {**params, "version": 1}: overwrite = True   # ours, before labels
     bad = [k for k in kinds if k not in KINDS]
     if bad: raise ValueError(f"kinds={bad}: expected some of {sorted(KINDS)}")
     subs = [root / "triplet", root / "single"]
@@ -765,6 +780,7 @@ def make_world(root, # folder to write (created if missing)
             for s in layout_seeds(seed, split, n)]
     clips = _render_all([(k, s, T, size) for k, _, s, T in jobs], workers)
     for (kind, split, s, T), c in zip(jobs, clips): _write_clip(root, kind, split, s, c)
+    (root / "labels.json").write_text(json.dumps(dict(classes=list(CLASSES), colours=CLASS_LEGEND.tolist())))
     meta.write_text(json.dumps(params))
     return root
 
@@ -774,8 +790,9 @@ def _render_all(work, workers):
     with mp.get_context("spawn").Pool(workers) as pool: return pool.map(_render_job, work)
 
 def _write_clip(root, kind, split, s, c):
-    "A test clip as paired frames; a training clip as strips of one domain, and (trainA only) as paired frames too."
+    "A test clip as paired frames; a training clip as strips of one domain, and (trainA only) as paired frames too; class labels beside paired frames."
     name = f"{kind}_{s}"
+    if split != "trainB": write_labels(class_labels(c["material"]), root / "single" / kind / f"{split[:-1] if split == 'trainA' else split}L" / name)
     if split == "test":
         write_frames(c["ir"], root / "single" / kind / "testA" / name); write_frames(c["vis"], root / "single" / kind / "testB" / name)
         return
