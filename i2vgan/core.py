@@ -98,7 +98,9 @@ class I2VGANConfig:
 
 # %% ../nbs/03_core.ipynb #71faae0b
 @patch
-def to_dict(self:I2VGANConfig) -> dict: return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+def to_dict(self:I2VGANConfig) -> dict:
+    "The config as a JSON-ready dict (tuples as lists), as checkpoints store it; `from_dict` reads it back."
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
 @patch
 def dataset_kwargs(self:I2VGANConfig) -> dict:

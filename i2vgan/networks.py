@@ -48,7 +48,9 @@ class ResnetBlock(nn.Module):
         if use_dropout: layers.append(nn.Dropout(0.5))
         layers += [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=True), _in(dim)]
         self.conv_block = nn.Sequential(*layers)
-    def forward(self, x): return x + self.conv_block(x)
+    def forward(self, x):
+        "x plus the block's two convs applied to it."
+        return x + self.conv_block(x)
 
 # %% ../nbs/01_networks.ipynb #b89c4ea4
 def binomial_filter(size:int=4 # taps per side (CUT's up-step uses 4: [1, 3, 3, 1])
@@ -106,6 +108,7 @@ class ResnetGenerator(nn.Module):
 
     def forward(self, x:Tensor # B×in_ch×H×W, H and W divisible by 4
                ) -> Tensor: # B×out_ch×H×W in [-1, 1]
+        "The translated frames."
         return self.model(x)
 
 # %% ../nbs/01_networks.ipynb #751649f2
@@ -172,7 +175,9 @@ class UnetSkipConnectionBlock(nn.Module):
             m = [downrelu, downconv, _in(inner_nc), submodule, uprelu, up, _in(outer_nc)]
             if use_dropout: m.append(nn.Dropout(0.5))
         self.model = nn.Sequential(*m)
-    def forward(self, x): return self.model(x) if self.outermost else torch.cat([x, self.model(x)], 1)
+    def forward(self, x):
+        "The level's output, with its input concatenated on channels (skip connection) unless outermost."
+        return self.model(x) if self.outermost else torch.cat([x, self.model(x)], 1)
 
 # %% ../nbs/01_networks.ipynb #ea39d638
 class UnetPredictor(nn.Module):
@@ -196,6 +201,7 @@ class UnetPredictor(nn.Module):
 
     def forward(self, *frames:Tensor # `in_frames` tensors B×ch×H×W, or one B×(in_frames·ch)×H×W
                ) -> Tensor: # the predicted next frame, B×ch×H×W in [-1, 1]
+        "The next frame predicted from the given ones."
         n, c = self.in_frames, self.ch
         if len(frames) == 1 and frames[0].shape[1] == n*c: x = frames[0]
         elif len(frames) == n and all(f.shape[1] == c for f in frames): x = torch.cat(frames, 1)
@@ -225,7 +231,9 @@ class PatchDiscriminator(nn.Module):
         self.model = nn.Sequential(*m)
         init_weights(self)
 
-    def forward(self, x:Tensor) -> Tensor: return self.model(x)
+    def forward(self, x:Tensor) -> Tensor:
+        "One raw logit per patch of `x`."
+        return self.model(x)
 
 # %% ../nbs/01_networks.ipynb #788765ba
 class PatchSampleMLP(nn.Module):
@@ -243,6 +251,7 @@ class PatchSampleMLP(nn.Module):
                 num_patches:int=256, # positions per layer; 0 (or >= H·W) → all positions in order
                 patch_ids:list[Tensor]|None=None, # positions from an earlier call (keys reuse the queries' ones)
                ) -> tuple[list[Tensor], list[Tensor]]: # (B×P×n_units unit vectors per layer, positions per layer)
+        "Sample patch positions per layer (or reuse `patch_ids`), project them with the layer's MLP, L2-normalise."
         if len(feats) != len(self.channels):
             raise ValueError(f"PatchSampleMLP was built for {len(self.channels)} layers, got {len(feats)} feature maps")
         if patch_ids is not None and len(patch_ids) != len(feats):
@@ -265,6 +274,7 @@ class PatchSampleMLP(nn.Module):
 class LayerTable(list):
     "A list of per-layer dicts (layer, module, output, params, gflop) that prints as a Markdown table."
     def markdown(self) -> str:
+        "The rows as a Markdown table, with a total row."
         rows = ["| layer | module | output | params | GFLOP |", "|---|---|---|---:|---:|"]
         rows += [f"| {r['layer']} | {r['module']} | {'×'.join(map(str, r['output']))} | {r['params']:,} | {r['gflop']:.3f} |" for r in self]
         rows.append(f"| **total** | | | **{sum(r['params'] for r in self):,}** | **{sum(r['gflop'] for r in self):.3f}** |")

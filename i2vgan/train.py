@@ -25,6 +25,7 @@ class ImagePool:
     def __init__(self, size:int=0): self.size, self.images = size, []
 
     def __call__(self, fake:torch.Tensor) -> torch.Tensor:
+        "The frames D sees instead of `fake`: each one, or (pool full, probability ½) an older one it replaces."
         if self.size == 0: return fake
         out = []
         for img in fake.detach():
@@ -36,8 +37,12 @@ class ImagePool:
             else: out.append(img)
         return torch.cat(out)
 
-    def state_dict(self) -> dict: return {"size": self.size, "images": [t.cpu() for t in self.images]}
-    def load_state_dict(self, d:dict): self.size, self.images = d["size"], list(d["images"])
+    def state_dict(self) -> dict:
+        "The pool's size and stored frames (on the CPU), for a checkpoint."
+        return {"size": self.size, "images": [t.cpu() for t in self.images]}
+    def load_state_dict(self, d:dict):
+        "Restore what `state_dict` saved."
+        self.size, self.images = d["size"], list(d["images"])
 
 # %% ../nbs/04_train.ipynb #c9192477
 def save_checkpoint(path, # where to write (its folder is created)
@@ -96,6 +101,7 @@ def linear_decay(n_steps:int, # steps at the full rate (per-step rule), or the o
 
 # %% ../nbs/04_train.ipynb #1d3a46f8
 def _collate(items:list) -> dict:
+    "Stack the tensors of a list of dataset items into one batch."
     return {k: torch.stack([it[k] for it in items]) for k in items[0] if torch.is_tensor(items[0][k])}
 
 def run_order(n:int, # dataset length
@@ -265,18 +271,39 @@ def read_log(out_dir) -> list:
     p = Path(out_dir) / "log.jsonl"
     return [json.loads(l) for l in p.read_text().splitlines() if l.strip()] if p.exists() else []
 
-def plot_losses(log:list, # `read_log`'s rows
-                ax=None, keys=None):
-    "Loss curves by term: generator terms (X→Y solid, Y→X dashed) and the discriminators."
-    if ax is None: _, ax = plt.subplots(figsize=(8, 3.5))
-    keys = keys or [k for k in log[0] if k not in ("step", "time", "lr")]
+_COLOURS = {"adv": "C0", "cyc": "C1", "rcur": "C2", "rcyc": "C3", "exs": "C4", "ins": "C5", "idt": "C6", "D": "C9"}   # totals G, D: black, grey
+def _term(key:str) -> str: return key[:-2] if key[-2:] in ("_X", "_Y") else key    # "cyc_X" -> "cyc"; "D_X", "D_Y" -> "D"
+
+def _draw_terms(ax, log:list, keys:list):
     steps = [r["step"] for r in log]
-    for i, k in enumerate(keys):
+    for k in keys:
         ax.plot(steps, [r.get(k, float("nan")) for r in log], ls="--" if k.endswith("_Y") else "-",
-                color=f"C{i % 10}", label=k, lw=1.2 if k in ("G", "D") else 0.9)
-    ax.set_yscale("log"); ax.set_xlabel("step"); ax.set_ylabel("weighted loss")
-    ax.legend(ncol=4, fontsize=7); ax.grid(alpha=0.3)
-    return ax
+                color={"G": "k", "D": "0.5"}.get(k) or _COLOURS.get(_term(k), "C8"), label=k, lw=1.2 if k in ("G", "D") else 0.9)
+    ax.grid(alpha=0.3)
+
+def plot_losses(log:list, # `read_log`'s rows
+                ax=None, # an Axes: every curve on it; a Figure: one panel per term in it; None: a new figure (panels, or one Axes when `keys` are given)
+                keys:list|None=None, # the logged terms to draw (default: all)
+               ):
+    "Loss curves, one colour per term (X→Y solid, Y→X dashed): one panel per term (linear, own scale), or all on one log Axes."
+    if ax is None and keys is not None: _, ax = plt.subplots(figsize=(8, 3.5))     # a few chosen terms: one Axes
+    keys = keys or [k for k in log[0] if k not in ("step", "time", "lr")]
+    if ax is not None and not isinstance(ax, plt.Figure):
+        _draw_terms(ax, log, keys); ax.set_yscale("log"); ax.set_xlabel("step"); ax.set_ylabel("weighted loss"); ax.legend(ncol=4, fontsize=7)
+        return ax
+    terms = list(dict.fromkeys(_term(k) for k in keys))
+    cols = min(len(terms), 4); rows = -(-len(terms) // cols)
+    fig = ax if ax is not None else plt.figure(figsize=(2.3 * cols, 1.7 * rows))
+    fig.clear(); axs = fig.subplots(rows, cols, sharex=True, squeeze=False)
+    for a, t in zip(axs.flat, terms):
+        _draw_terms(a, log, [k for k in keys if _term(k) == t])
+        a.set_title(t + ("  (X→Y solid, Y→X dashed)" if t == terms[0] else ""), fontsize=8, loc="left")
+        a.tick_params(labelsize=7)
+        if len(a.lines) > 2: a.legend(fontsize=6)                             # D: the total and its two terms
+    for a in axs.flat[len(terms):]: a.axis("off")
+    for a in axs[-1]: a.set_xlabel("step", fontsize=8)
+    fig.supylabel("weighted loss", fontsize=8); fig.tight_layout()
+    return axs
 
 # %% ../nbs/04_train.ipynb #9fb55402
 import matplotlib.pyplot as plt
@@ -328,10 +355,11 @@ class _LivePlot:
     "Redraws the loss plot in place in a notebook."
     def __init__(self):
         from IPython.display import display
-        self.fig, self.ax = plt.subplots(figsize=(8, 3.5)); plt.close(self.fig)
+        self.fig = plt.figure(figsize=(9.2, 3.4)); plt.close(self.fig)
         self.handle = display(self.fig, display_id=True)
     def update(self, log):
-        self.ax.clear(); plot_losses(log, self.ax); self.handle.update(self.fig)
+        "Redraw from the log's rows."
+        plot_losses(log, self.fig); self.handle.update(self.fig)
 
 Trainer._fit_steps = _fit_steps
 

@@ -90,7 +90,10 @@ def execute(*paths):
     from execnb.shell import CaptureShell
     for path in map(Path, paths):
         nb, shell, t0, cwd = read_nb(path), CaptureShell(), time.monotonic(), os.getcwd()
-        def skip(cell): return cell.cell_type == 'code' and bool(SKIP.search(cell.source))
+        def skip(cell):
+            if cell.cell_type != 'code' or SKIP.search(cell.source): return cell.cell_type == 'code'
+            cell.outputs = []            # execnb keeps a cell's old outputs when it prints nothing now
+            return False
         def tidy(cell):
             for o in cell.get('outputs', []):
                 if o.get('output_type') == 'stream':

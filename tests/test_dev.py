@@ -65,3 +65,13 @@ def test_outputs_check_wants_a_widgets_saved_state(tmp_path):
                 "application/vnd.jupyter.widget-view+json": dict(model_id="abc", version_major=2, version_minor=0)})
     problems = dev.check_outputs_one(write_nb(tmp_path / "w.ipynb", [code("#| notest\nW.IntSlider(3)", [view])]))
     assert len(problems) == 1 and "widget without its saved state" in problems[0]
+
+def test_execute_replaces_outputs_even_when_a_cell_prints_nothing_now(tmp_path):
+    nb = write_nb(tmp_path / "x.ipynb", [
+        code("x = 1", [stdout("an old warning\n")]),                                  # prints nothing now: cleared
+        code("print(x + 1)", [stdout("stale\n")]),                                    # prints something else: replaced
+        code("#| slow\nprint('slow')", [stdout("kept as measured\n")]),               # skipped: kept
+    ])
+    dev.execute(nb)
+    outs = [c["outputs"] for c in json.loads(nb.read_text())["cells"]]
+    assert outs[0] == [] and "".join(outs[1][0]["text"]) == "2\n" and "kept as measured" in "".join(outs[2][0]["text"])
