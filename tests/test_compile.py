@@ -2,8 +2,8 @@
 the loss terms and the weights after one Adam step — in float64, where rounding cannot hide a wrong graph.
 
 It compiles the generators with the anti-aliased up-step (whose replicate padding once stopped inductor in the
-backward) and the discriminators: the `cycle-gan` preset at 32 px keeps the compilation to about a minute on two
-CPU cores (the other presets add the predictors, VGG segments and PatchNCE taps: more graphs, the same ops)."""
+backward) and the discriminators: the `cycle-gan` preset at 32 px keeps the compilation as short as a training step's
+can be (the other presets add the predictors, VGG segments and PatchNCE taps: more graphs, the same ops)."""
 import copy, warnings
 import pytest
 import torch
@@ -14,7 +14,11 @@ warnings.filterwarnings("ignore", message=".*RANDOM VGG-19.*")
 from i2vgan.core import I2VGAN
 from i2vgan.fast import FastTrainer, tiny_config, random_batch
 
-TOL = 1e-9   # float64: largest relative error of a loss term, largest |Δ weight| after one step relative to lr
+TOL = 1e-9        # float64: largest relative error of a loss term
+W_TOL = 1e-5      # largest |Δ weight| after one Adam step, relative to lr. Not 1e-9: Adam's first step is
+                  # lr·g/(|g| + 1e-8), and a conv bias before an instance norm has a true gradient of 0, so its
+                  # computed g is rounding noise (~1e-17) that eager and compiled kernels round differently.
+                  # A wrong graph moves weights by ~lr (measured: 2e-6·lr).
 
 
 def _one_step(model, data, tmp, compile):
@@ -39,7 +43,7 @@ def test_compiled_training_step_equals_eager(tmp_path):
     moved = max(float((eager_w[n] - model.state_dict()[n]).abs().max()) for n in eager_w)
     assert moved > 0.5 * cfg.lr                                     # the step did change the weights (Adam: ≈ lr each)
     worst = max(float((comp_w[n] - eager_w[n]).abs().max()) for n in eager_w)
-    assert worst < TOL * cfg.lr, worst
+    assert worst < W_TOL * cfg.lr, worst
 
 
 def test_compiled_upsample_backward():
