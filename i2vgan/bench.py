@@ -10,11 +10,11 @@ import torch
 from .networks import default_device
 from .core import I2VGAN, I2VGANConfig
 from .train import Trainer
-from .fast import FastTrainer, random_batch, equivalence_check, _translate_tensor, _compiled
+from .fast import FastTrainer, random_batch, equivalence_check, native_bf16, _translate_tensor, _compiled
 
 # %% auto #0
-__all__ = ['TARGETS', 'device_name', 'bench_training', 'format_table', 'bench_translate', 'translate_summary', 'bench',
-           'profile_step', 'profile_translate', 'sync_check', 'gpu_check']
+__all__ = ['TARGETS', 'device_name', 'bench_training', 'format_table', 'bench_translate', 'translate_summary', 'train_rows',
+           'bench', 'profile_step', 'profile_translate', 'sync_check', 'gpu_check']
 
 # %% ../nbs/11_bench.ipynb #ed033b74
 def device_name(device=None) -> str:
@@ -39,6 +39,7 @@ def bench_training(scale:str|None=None, # "paper" (default on CUDA) or "tiny" (d
                    steps:int|None=None, # timed steps (default: 20 on CUDA, 3 on the CPU)
                    fast:bool=True, # FastTrainer (True) or the reference Trainer (False)
                    compile:bool=False, # torch.compile the networks (FastTrainer only)
+                   amp:bool|None=None, # bf16 autocast (default: the trainer's: `native_bf16` for FastTrainer, CUDA for Trainer)
                    preset:str="i2vgan", # which losses
                    batch_size:int=1, # triplets per step
                    warmup:int|None=None, # untimed steps first (default: 3 on CUDA, 1 on the CPU)
@@ -61,7 +62,7 @@ def bench_training(scale:str|None=None, # "paper" (default on CUDA) or "tiny" (d
         model = I2VGAN(cfg)
     data = [{k: v[0] for k, v in random_batch(cfg, seed=s).items()} for s in range(2 * batch_size)]
     with tempfile.TemporaryDirectory() as tmp:
-        kw = dict(batch_size=batch_size, device=dev, progress=False)
+        kw = dict(batch_size=batch_size, device=dev, progress=False, amp=amp)
         if fast: trainer = FastTrainer(model, data, tmp, compile=compile, **kw)
         else: trainer = Trainer(model, data, tmp, **kw)     # model.to(dev) moves the perceptual VGG too
         batches = [trainer.batch_at(i) for i in range(2)]
@@ -75,10 +76,11 @@ def bench_training(scale:str|None=None, # "paper" (default on CUDA) or "tiny" (d
         if cuda: t1.record(); t1.synchronize(); secs = t0.elapsed_time(t1) / 1000
         else: secs = clock() - c0
         finite = all(math.isfinite(float(v.detach())) for v in last.values())
+        bf16 = trainer.amp and not cuda
     peak = torch.cuda.max_memory_allocated(dev) / 1e9 if cuda else None
     del trainer, model, batches; gc.collect()
     if cuda: torch.cuda.empty_cache()
-    return {"step": ("fast" if fast else "reference") + (" + compile" if compile else ""), "preset": preset,
+    return {"step": ("fast" if fast else "reference") + (" + compile" if compile else "") + (" + bf16" if bf16 else ""), "preset": preset,
             "scale": scale, "size": cfg.size, "batch": batch_size, "steps/s": steps / secs, "s/step": secs / steps,
             "peak GB": peak, "finite": finite, "device": device_name(dev)}
 
@@ -153,6 +155,16 @@ def translate_summary(rows:list) -> str:
                      + f"best {best['frames/s']:,.0f} frames/s at batch {best['batch']}")
     return "\n".join(lines)
 
+def train_rows(scale:str|None=None, steps:int|None=None, compile:bool=False, device=None, **overrides) -> list:
+    "The training rows, side by side, each with its speed relative to the reference step: on the CPU also bf16 where native."
+    cpu = (torch.device(device) if device is not None else default_device()).type == "cpu"
+    runs = [dict(fast=False, amp=False if cpu else None), dict(fast=True, amp=False if cpu else None)]
+    if cpu and native_bf16("cpu"): runs.append(dict(fast=True, amp=True))
+    if compile: runs += [dict(r, compile=True, warmup=2) for r in runs[1:]]   # warm-up steps include the compilation
+    rows = [bench_training(scale, steps, device=device, **r, **overrides) for r in runs]
+    for r in rows: r["× reference"] = r["steps/s"] / rows[0]["steps/s"]
+    return rows
+
 def bench(what:str="all", # "train", "translate" or "all"
           scale:str|None=None, steps:int|None=None,
           compile:bool=False, # also time the fast step, and G at the largest batch size, compiled
@@ -163,10 +175,9 @@ def bench(what:str="all", # "train", "translate" or "all"
     print_fn(f"device: {device_name(device)}")
     out = {}
     if what in ("train", "all"):
-        rows = [bench_training(scale, steps, fast=f, device=device, **overrides) for f in (False, True)]
-        if compile: rows.append(bench_training(scale, steps, fast=True, compile=True, device=device, **overrides))
+        rows = train_rows(scale, steps, compile, device, **overrides)
         print_fn(f"\ntraining, preset i2vgan, scale {rows[0]['scale']} ({rows[0]['size']}×{rows[0]['size']}, batch 1):")
-        print_fn(format_table(rows, ["step", "steps/s", "s/step", "peak GB"]))
+        print_fn(format_table(rows, ["step", "steps/s", "s/step", "× reference"] + (["peak GB"] if rows[0]["peak GB"] else [])))
         out["train"] = rows
     if what in ("translate", "all"):
         rows = bench_translate(batch_sizes, device=device, scale=scale, compile_batch=max(batch_sizes) if compile else None,

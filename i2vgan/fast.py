@@ -17,9 +17,10 @@ from .core import I2VGAN, I2VGANConfig, _direction, _triplets, _as_frame_tensor,
 from .train import Trainer, linear_decay, run_order
 
 # %% auto #0
-__all__ = ['tiny_config', 'random_batch', 'FastStep', 'fast_generator_step', 'fast_discriminator_step', 'compare_steps', 'worst',
-           'check_equivalence', 'equivalence_check', 'FastTrainer', 'fast_train_step', 'fast_save',
-           'DistributedTrainer', 'make_trainer', 'rank0_first', 'fast_translate']
+__all__ = ['BF16_TOL', 'tiny_config', 'random_batch', 'FastStep', 'fast_generator_step', 'fast_discriminator_step',
+           'compare_steps', 'worst', 'check_equivalence', 'equivalence_check', 'FastTrainer', 'fast_train_step',
+           'fast_save', 'native_bf16', 'bf16_check', 'DistributedTrainer', 'make_trainer', 'rank0_first',
+           'fast_translate']
 
 # %% ../nbs/06_fast.ipynb #534d9392
 def tiny_config(preset="i2vgan", **kw):
@@ -456,15 +457,16 @@ def equivalence_check(device=None, presets=("cycle-gan", "recycle-gan", "i2vgan"
 
 # %% ../nbs/06_fast.ipynb #d33f91f2
 class FastTrainer(Trainer):
-    "`Trainer` with `FastStep`: batched calls, no per-step GPU syncs, bf16 + channels_last + fused Adam on CUDA."
+    "`Trainer` with `FastStep`: batched calls, no per-step GPU syncs, bf16 where native (`native_bf16`), channels_last + fused Adam on CUDA."
     def __init__(self, model:I2VGAN, dataset, out_dir,
                  compile:bool=False, # torch.compile every network (compiles during the first steps)
                  compile_mode:str|None=None, # torch.compile's mode
                  channels_last:bool|None=None, # channels_last weights and batches (default: on CUDA)
                  fused_adam:bool|None=None, # Adam(fused=True) (default: on CUDA)
                  prefetch:bool=True, # read the next batch in a background thread during the step
-                 **kw): # `Trainer`'s arguments (batch_size, log_every, device, amp, …)
+                 **kw): # `Trainer`'s arguments (batch_size, log_every, device, amp: default `native_bf16(device)`, …)
         super().__init__(model, dataset, out_dir, **kw)
+        if kw.get("amp") is None: self.amp = native_bf16(self.device)
         self.prefetch = prefetch
         cuda = self.device.type == "cuda"
         if cuda: torch.backends.cudnn.benchmark = True   # fixed shapes: let cuDNN pick its fastest algorithms
@@ -540,6 +542,53 @@ def fast_save(self:FastTrainer) -> Path:
     self._check_weights(); return Trainer.save(self)
 
 FastTrainer.save, FastTrainer._check_weights = fast_save, _check_weights
+
+# %% ../nbs/06_fast.ipynb #b7f16a02
+def _cpu_flags() -> set:
+    "The CPU's instruction-set flags from /proc/cpuinfo (empty where there is none, e.g. macOS or Windows)."
+    try: text = Path("/proc/cpuinfo").read_text()
+    except OSError: return set()
+    return {f for line in text.splitlines() if line.startswith("flags") for f in line.split(":", 1)[1].split()}
+
+def native_bf16(device="cpu", # the device the step runs on
+               ) -> bool:
+    "Whether bf16 autocast is native on `device`: CUDA always; a CPU with AVX512-BF16 or AMX-BF16, unless I2VGAN_CPU_BF16=0."
+    dev = torch.device(device)
+    if dev.type == "cuda": return True
+    if dev.type != "cpu" or os.environ.get("I2VGAN_CPU_BF16", "1").strip() in ("0", "false", "no", "off"): return False
+    return bool(_cpu_flags() & {"avx512_bf16", "amx_bf16"})
+
+# %% ../nbs/06_fast.ipynb #b7f16a06
+BF16_TOL = {"loss": 0.01, "cosine": 0.6}   # one step, bf16 autocast against float32: G and D totals, gradient directions
+
+def bf16_check(model:I2VGAN, batch:dict, seed:int=0,
+               tol:dict|None=None, # the allowed errors (default `BF16_TOL`); None → report only
+              ) -> dict:
+    "The fast step in bf16 autocast against float32: relative errors of the G and D totals and of each network's gradient, and its lowest cosine."
+    fast, dev = FastStep(model), next(model.parameters()).device.type
+    res = {}
+    for name, on in (("fp32", False), ("bf16", True)):
+        model.zero_grad(set_to_none=True); model.D_X.requires_grad_(False); model.D_Y.requires_grad_(False)
+        torch.manual_seed(seed)
+        with torch.autocast(dev, dtype=torch.bfloat16, enabled=on): total, terms, fakes = fast_generator_step(fast, batch)
+        total.backward(); gg = _grads(model)
+        model.zero_grad(set_to_none=True); model.D_X.requires_grad_(True); model.D_Y.requires_grad_(True)
+        with torch.autocast(dev, dtype=torch.bfloat16, enabled=on): d_total, d_terms = fast_discriminator_step(fast, batch, fakes)
+        d_total.backward(); res[name] = ({"G": total.detach(), "D": d_total.detach()}, gg, _grads(model))
+        model.zero_grad(set_to_none=True)
+    (t32, g32, d32), (t16, g16, d16) = res["fp32"], res["bf16"]
+    rel = lambda a, b: float((a.double() - b.double()).abs() / b.double().abs().clamp_min(1e-12))
+    cos = lambda a, b: float(F.cosine_similarity(torch.cat([a[k].double().flatten() for k in b]),
+                                                 torch.cat([b[k].double().flatten() for k in b]), dim=0))
+    nets = lambda g: sorted({k.split(".")[0] for k in g})
+    per_net = lambda a, b: {n: cos({k: v for k, v in a.items() if k.split(".")[0] == n},
+                                   {k: v for k, v in b.items() if k.split(".")[0] == n}) for n in nets(b)}
+    out = {"loss": max(rel(t16[k], t32[k]) for k in ("G", "D")),
+           "grads": max(max(_net_errors(g16, g32).values()), max(_net_errors(d16, d32).values())),
+           "cosine": min(min(per_net(g16, g32).values()), min(per_net(d16, d32).values()))}
+    if tol is not None and (out["loss"] > tol["loss"] or out["cosine"] < tol["cosine"]):
+        raise AssertionError(f"bf16 step too far from float32: {out} (tolerance {tol})")
+    return out
 
 # %% ../nbs/06_fast.ipynb #3dbab6a0
 def _flat_apply(tensors:list, fn):
@@ -657,11 +706,11 @@ def fast_translate(model:I2VGAN, frames, # infrared clip: uint8 T×H×W×C, T×C
                    fuse_predictor:bool=False, # average with P_Y(G_Y(x_{t-2}), G_Y(x_{t-1})) (training code's test path)
                    batch_size:int=64, # frames per forward call
                    direction:str="X", # "X": infrared → visible; "Y": visible → infrared
-                   amp:bool|None=None, # bf16 autocast (default: on CUDA)
+                   amp:bool|None=None, # bf16 autocast (default: `native_bf16(device)`)
                    channels_last:bool|None=None, # channels_last weights and frames (default: on CUDA)
                    compile:bool=False, # torch.compile the generator (and predictor) for this batch size; pays off on long clips
                   ) -> np.ndarray: # uint8 T×H×W×C
-    "`I2VGAN.translate` for speed: batched, bf16 and channels_last on CUDA; identical to `translate` on the CPU."
+    "`I2VGAN.translate` for speed: batched, bf16 where native, channels_last on CUDA; with amp=False identical to `translate` on the CPU."
     from i2vgan.data import to_uint8
     if batch_size < 1: raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     n, c = _direction(model, direction), model.config
@@ -671,7 +720,7 @@ def fast_translate(model:I2VGAN, frames, # infrared clip: uint8 T×H×W×C, T×C
     x = _pad_to(x, 2 ** c.unet_downs if fuse_predictor else 4)       # as `translate`: a size the networks take, cropped back
     dev = next(model.parameters()).device
     cuda = dev.type == "cuda"
-    amp = cuda if amp is None else amp
+    amp = native_bf16(dev) if amp is None else amp
     channels_last = cuda if channels_last is None else channels_last
     P = n["P_tgt"].model if fuse_predictor else None   # UnetPredictor.forward without its checks
     if channels_last:

@@ -10,7 +10,7 @@ from torch import Tensor
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['default_device', 'init_weights', 'ResnetBlock', 'binomial_filter', 'Upsample', 'ResnetGenerator',
+__all__ = ['default_device', 'init_weights', 'ResnetBlock', 'binomial_filter', 'replicate_pad1', 'Upsample', 'ResnetGenerator',
            'UnetSkipConnectionBlock', 'UnetPredictor', 'PatchDiscriminator', 'PatchSampleMLP', 'LayerTable',
            'layer_table', 'draw_network']
 
@@ -60,6 +60,12 @@ def binomial_filter(size:int=4 # taps per side (CUT's up-step uses 4: [1, 3, 3, 
     f = row[:, None] * row[None, :]
     return f / f.sum()
 
+def replicate_pad1(x:Tensor # B×C×H×W
+                  ) -> Tensor: # B×C×(H+2)×(W+2)
+    "`F.pad(x, (1, 1, 1, 1), mode='replicate')` from slices and `cat`: the same values, and a backward `torch.compile` can build."
+    x = torch.cat([x[:, :, :1], x, x[:, :, -1:]], 2)
+    return torch.cat([x[..., :1], x, x[..., -1:]], 3)
+
 class Upsample(nn.Module):
     "CUT's anti-aliased ×2 upsampling: replicate pad 1, depthwise stride-2 transposed conv with a fixed binomial `filt`."
     def __init__(self, channels:int, # channels in and out (one copy of the filter each)
@@ -73,7 +79,7 @@ class Upsample(nn.Module):
     def forward(self, x:Tensor # B×C×H×W
                ) -> Tensor: # B×C×(stride·H)×(stride·W)
         p = (self.filt_size - 1) // 2
-        y = F.conv_transpose2d(F.pad(x, (1, 1, 1, 1), mode='replicate'), self.filt, stride=self.stride,
+        y = F.conv_transpose2d(replicate_pad1(x), self.filt, stride=self.stride,
                                padding=1 + p, groups=x.shape[1])[:, :, 1:, 1:]
         return y if self.filt_size % 2 else y[:, :, :-1, :-1]
 

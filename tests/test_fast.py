@@ -123,7 +123,7 @@ def test_fast_translate_equals_translate():
     ir, _ = clip("monitoring", 6, 32, seed=1)
     for fuse in (False, True):
         for bs in (1, 4):
-            assert np.array_equal(fast_translate(m, ir, fuse_predictor=fuse, batch_size=bs),
+            assert np.array_equal(fast_translate(m, ir, fuse_predictor=fuse, batch_size=bs, amp=False),
                                   m.translate(ir, fuse_predictor=fuse, batch_size=bs))
     with pytest.raises(ValueError, match="batch_size"): fast_translate(m, ir, batch_size=0)
 
@@ -134,8 +134,8 @@ def test_compiled_translation_equals_eager():
     m = I2VGAN(tiny_config("i2vgan", use_perceptual=False))
     ir, _ = clip("monitoring", 7, 32, seed=1)
     for fuse in (False, True):
-        eager = fast_translate(m, ir, fuse_predictor=fuse, batch_size=4).astype(int)
-        compiled = fast_translate(m, ir, fuse_predictor=fuse, batch_size=4, compile=True).astype(int)
+        eager = fast_translate(m, ir, fuse_predictor=fuse, batch_size=4, amp=False).astype(int)
+        compiled = fast_translate(m, ir, fuse_predictor=fuse, batch_size=4, compile=True, amp=False).astype(int)
         assert np.abs(compiled - eager).max() <= 1, fuse                     # fused kernels round differently
     assert m.G_Y._i2vgan_compiled is not None and "_i2vgan_compiled" not in dict(m.named_modules())
 
@@ -204,7 +204,7 @@ def test_cuda_settings_run_on_the_cpu(tmp_path, preset):
     "bf16 autocast, channels_last and fused Adam (FastTrainer's CUDA defaults) on the CPU: same losses to bf16 precision."
     cfg = tiny_config(preset)
     kw = dict(progress=False, device="cpu", ckpt_every=0, sample_every=0, log_every=1)
-    plain = FastTrainer(I2VGAN(cfg), _data(cfg), tmp_path / "plain", **kw).fit(2)
+    plain = FastTrainer(I2VGAN(cfg), _data(cfg), tmp_path / "plain", amp=False, **kw).fit(2)
     cuda_like = FastTrainer(I2VGAN(cfg), _data(cfg), tmp_path / "cuda-like", amp=True, channels_last=True,
                             fused_adam=True, **kw)
     rows = cuda_like.fit(2)
@@ -212,3 +212,22 @@ def test_cuda_settings_run_on_the_cpu(tmp_path, preset):
     for a, b in zip(plain, rows):
         for k in ("G", "D"): assert b[k] == pytest.approx(a[k], rel=0.05), (k, a[k], b[k])
     assert all(torch.isfinite(p).all() for p in cuda_like.model.parameters())
+
+
+def test_bf16_default_and_switch(tmp_path, monkeypatch):
+    "bf16 autocast by default where the CPU has native bf16, float32 with I2VGAN_CPU_BF16=0; bf16 translation within a few grey levels."
+    from i2vgan.fast import native_bf16, bf16_check, BF16_TOL
+    from i2vgan.world import clip
+    cfg = tiny_config("i2vgan")
+    t = FastTrainer(I2VGAN(cfg), _data(cfg), tmp_path / "a", progress=False, device="cpu")
+    assert t.amp == native_bf16("cpu")
+    monkeypatch.setenv("I2VGAN_CPU_BF16", "0")
+    assert not native_bf16("cpu") and not FastTrainer(I2VGAN(cfg), _data(cfg), tmp_path / "b", progress=False, device="cpu").amp
+    monkeypatch.delenv("I2VGAN_CPU_BF16")
+    m = I2VGAN(cfg)
+    err = bf16_check(m, random_batch(cfg, seed=3), seed=3, tol=BF16_TOL)
+    assert err["loss"] > 0                                                # it ran in bf16 (float32 would give 0)
+    m = I2VGAN(tiny_config("i2vgan", use_perceptual=False))
+    ir, _ = clip("monitoring", 4, 32, seed=1)
+    diff = np.abs(fast_translate(m, ir, amp=True).astype(int) - fast_translate(m, ir, amp=False).astype(int))
+    assert diff.max() <= 8 and diff.mean() < 1, (diff.max(), diff.mean())
