@@ -74,7 +74,7 @@ def train(trainer, model, cfg, run, steps, keep_every, threads):
                  start_step=trainer.step, end_step=trainer.step, wall_seconds=0.0, cpu_seconds=0.0, finished=False)
     t0, c0 = time.perf_counter(), time.process_time()
     while trainer.step < steps:                                       # chunks of 250 steps: an interruption loses little
-        trainer.fit(min(steps, (trainer.step // 250 + 1) * 250))
+        trainer.fit(min(steps, (trainer.step // 250 + 1) * 250), resume=True)   # resume: the checkpoint just written
         if trainer.step % keep_every == 0 or trainer.step == steps: keep_weights(model, cfg, run, trainer.step)
         entry.update(end_step=trainer.step, wall_seconds=round(time.perf_counter() - t0, 1),
                      cpu_seconds=round(time.process_time() - c0, 1), finished=trainer.step >= steps)
@@ -93,7 +93,7 @@ def ship(model, cfg, out, a, trainer):
     sittings = json.loads((out / "run" / "sittings.json").read_text()) if (out / "run" / "sittings.json").exists() else []
     card = dict(name=NAME, file=ckpt.name, size_mb=round(ckpt.stat().st_size / 1e6, 2),
                 command=f"python scripts/train_shipped_model.py --steps {a.steps} --threads {a.threads}",
-                preset="i2vgan", scale="tiny", frame_size=cfg.size, steps=trainer.step, planned_steps=a.steps,
+                preset="i2vgan", scale="tiny", precision="float32", frame_size=cfg.size, steps=trainer.step, planned_steps=a.steps,
                 world={**WORLD, "kinds": list(WORLD["kinds"])},
                 train_seconds=round(trainer.elapsed, 1), cpu_hours=round(sum(x["cpu_seconds"] for x in sittings) / 3600, 2),
                 **log_rates(out / "run"),
@@ -122,7 +122,8 @@ def main():
                               n_steps=a.steps // 2, n_steps_decay=a.steps - a.steps // 2)
     model = I2VGAN(cfg)
     trainer = make_trainer(model, irvi_dataset(root, "train", size=cfg.size), out / "run", fast=True, device="cpu",
-                           ckpt_every=250, keep=2, sample_every=2000, log_every=25, progress=False)
+                           ckpt_every=250, keep=2, sample_every=2000, log_every=25, progress=False,
+                           amp=False)   # float32, as the run began (bf16 rounding would change the recipe mid-run)
     if a.ship:
         trainer.fit(0, resume=True)                                   # load the newest checkpoint, train nothing
     else:
