@@ -22,7 +22,7 @@ from fastcore.basics import patch
 # %% ../nbs/00_data.ipynb #0f4fa73d
 @contextlib.contextmanager
 def one_thread():
-    "Run small tensor ops on one thread: on a busy 2-core machine, 2 threads made 64-px ops 10–25× slower here."
+    "Run small tensor ops on one thread (a second thread buys nothing for 64-px ops and competes on a busy machine)."
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     try: yield

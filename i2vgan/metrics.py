@@ -777,7 +777,7 @@ def flicker_figure(ir, # the infrared clip, uint8 (T,H,W,3): its flow defines th
             for ax, s in zip(axs, (f"frame {t}", f"|y_{t + 1} − y_{t}|", f"row {row} over time ↓")): ax.set_title(s, fontsize=8)
     ax = fig.add_subplot(gs[-1, :])
     for name, fr in outputs.items(): ax.plot(range(1, T), _warp_errors(fr, flows), marker='.', label=name)
-    ax.set_xlabel("frame t+1", fontsize=8); ax.set_ylabel("warping error", fontsize=8); ax.legend(fontsize=7, ncol=3)
+    ax.set_xticks(range(1, T)); ax.set_xlabel("frame t+1", fontsize=8); ax.set_ylabel("warping error", fontsize=8); ax.legend(fontsize=7, ncol=3)
     if title: fig.suptitle(title, fontsize=9)
     fig.tight_layout(pad=0.4, rect=(0, 0, 1, 0.96 if title else 1))
     return fig

@@ -156,18 +156,21 @@ def add_person(b, rng, x, z, vel=(0, 0, 0)):
 
 # %% ../nbs/10_world.ipynb #a8fbcb2b
 def add_tree(b, rng, x, z):
+    "A tree at ground point (x, z): a trunk box under an ellipsoid of foliage, its size and green drawn from `rng`."
     hgt = rng.uniform(4, 8); r = rng.uniform(1.3, 2.6)
     o = b.obj(colour=(rng.uniform(0.1, 0.3), rng.uniform(0.35, 0.55), rng.uniform(0.08, 0.2)))
     b.box(o, (x - 0.15, 0, z - 0.15), (x + 0.15, hgt - r * 0.8, z + 0.15), "trunk")
     b.ell(o, (x, hgt, z), (r, r * rng.uniform(0.8, 1.2), r), "foliage")
 
 def add_lamp_post(b, rng, x, z):
+    "A lamp post at ground point (x, z): a thin metal pole 5–7 m high with a lamp box on top."
     o = b.obj()
     h = rng.uniform(5, 7)
     b.box(o, (x - 0.07, 0, z - 0.07), (x + 0.07, h, z + 0.07), "metal")
     b.box(o, (x - 0.25, h, z - 0.25), (x + 0.25, h + 0.25, z + 0.25), "lamp")
 
 def add_building(b, rng, x0, z0, x1, z1):
+    "A building over the ground rectangle (x0, z0)–(x1, z1), 6–24 m high, with a wall colour and a window pattern from `rng`."
     o = b.obj(colour=_pick(rng, _WALLS, 0.04), colour2=(rng.uniform(1.6, 3.2), rng.uniform(2.8, 3.6), rng.random()),
               temp=rng.uniform(-1, 2))   # colour2 = window spacing, floor height, share of lit windows at dusk
     b.box(o, (x0, 0, z0), (x1, rng.uniform(6, 24), z1), "wall", "building")
@@ -290,6 +293,7 @@ def monitoring_layout(seed:int, n_frames:int=64) -> Layout:
 KINDS = {"traffic": traffic_layout, "monitoring": monitoring_layout}
 
 def make_layout(kind:str="traffic", seed:int=0, n_frames:int=64) -> Layout:
+    "The scene of layout `seed` of `kind` ('traffic' or 'monitoring'), laid out for a clip of up to `n_frames` frames."
     if kind not in KINDS: raise ValueError(f"kind={kind!r}: expected one of {sorted(KINDS)}")
     return KINDS[kind](seed, n_frames)
 
