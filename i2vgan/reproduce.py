@@ -142,8 +142,9 @@ def _train_row(row:str, cfg:I2VGANConfig, data:Path, run_dir:Path, seed:int, ste
         return model, None, 0, 0.0
     model = I2VGAN(cfg)
     if fast: from i2vgan.fast import FastTrainer as Trainer
+    amp = {"amp": torch.device(device).type == "cuda"} if fast else {}   # float32 on the CPU: the kept runs are float32
     trainer = Trainer(model, irvi_dataset(data, "train", size=cfg.size, seed=seed), run_dir, log_every=log_every,
-                      sample_every=0, ckpt_every=max(1, steps // 4), keep=1, device=device, progress=False)
+                      sample_every=0, ckpt_every=max(1, steps // 4), keep=1, device=device, progress=False, **amp)
     trainer.fit(steps, resume=True)
     return model, trainer, trainer.step, trainer.elapsed
 
