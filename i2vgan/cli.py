@@ -156,6 +156,7 @@ def output_path(path, option:str, # the option that named it, e.g. "--output"
     return p
 
 def cmd_translate(a):
+    "Translate an infrared clip with a trained or official model; write the video (optionally side by side)."
     from i2vgan.data import read_frames
     inp = Path(a.input)
     if not inp.exists(): raise FileNotFoundError(f"--input {inp}: no such video or folder")
@@ -173,15 +174,20 @@ def cmd_translate(a):
     print(f"translated {len(out)} frames → {path}")
 
 def cmd_evaluate(a):
-    from i2vgan.metrics import evaluate, irvi_clips
+    "Score a model on paired test clips; where label maps lie beside them (the built-in world), the semantic columns too."
+    from i2vgan.data import irvi_labels
+    from i2vgan.metrics import evaluate, irvi_clips, world_segmenter
     if a.out: output_path(a.out, "--out", (".csv", ".json"), a.overwrite)
     model = load_model(a)
-    clips = irvi_clips(data_root(a.data, model.config.size), scene=a.scene)
-    table = evaluate(model, clips, fuse_predictor=a.fuse_predictor)
+    root = data_root(a.data, model.config.size)
+    clips, labels = irvi_clips(root, scene=a.scene), irvi_labels(root, "test", scene=a.scene)[1]
+    semantic = dict(labels=labels, segmenter=world_segmenter(root)) if labels else {}   # trained once, cached in the data folder
+    table = evaluate(model, clips, fuse_predictor=a.fuse_predictor, **semantic)
     print(table)
     if a.out: table.save(a.out); print(f"saved {a.out}")
 
 def cmd_bench(a):
+    "Time the metrics, training steps or translation and print the tables; `all` on CUDA runs the full `gpu_check`."
     if a.what == "metrics":
         from i2vgan.metrics import bench_metrics
         bench_metrics(n_frames=a.frames, size=a.size or 256)
@@ -320,6 +326,7 @@ def _demo_pictures(out:Path, rows:list, trainer, steps:int):
     ax.figure.savefig(out / "losses.png", dpi=100); plt.close(ax.figure)
 
 def cmd_demo(a):
+    "Run the tiny CPU demo (`run_demo`) and print its scores, the semantic columns and where its files went."
     info = run_demo(a.out, a.steps, a.seed, assets=None if a.no_assets else "assets", threads=a.threads)
     print(f"\nI2V-GAN demo: {info['steps']} training steps in {info['train_seconds']} s "
           f"({info['steps_per_second']} steps/s, CPU, {info['torch_threads']} threads), VGG weights: {info['vgg_weights']}")
@@ -344,6 +351,7 @@ def cmd_demo(a):
 
 # %% ../nbs/09_cli.ipynb #820d92f8
 def cmd_reproduce(a):
+    "Train and score the methods and ablations over seeds (`reproduce`); print the summary and claim tables, write the figures."
     import matplotlib.pyplot as plt
     from i2vgan.reproduce import reproduce, claims_table, comparison_gif, plot_curves, HIGHER
     summary = reproduce(a.out, rows=a.rows, seeds=tuple(a.seeds), main_seeds=tuple(a.main_seeds), steps=a.steps, scale=a.scale,
@@ -410,9 +418,11 @@ def _translate_args(sub):
 
 def _evaluate_args(sub):
     "`i2vgan evaluate`: a model scored on paired test clips."
-    e = sub.add_parser("evaluate", help="score a model on paired test clips (PSNR, SSIM, FID, KID, E_warp, tOF)")
+    e = sub.add_parser("evaluate", help="score a model on paired test clips (PSNR, SSIM, FID, KID, E_warp, tOF; with label maps, as in the built-in world: the semantic columns)")
     _model_args(e)
-    e.add_argument("--data", default="world", help="'world' (the built-in synthetic world) or a folder in IRVI's layout (single/<scene>/testA, testB; or testA/ testB/)")
+    e.add_argument("--data", default="world", help="'world' (the built-in synthetic world) or a folder in IRVI's layout (single/<scene>/testA, testB; or testA/ testB/); "
+                   "where label maps lie beside the clips (testL/, trainL/ and labels.json, as in the world), a segmenter is trained on "
+                   "the visible training frames once (cached there as segmenter.pt) and the semantic columns are added")
     e.add_argument("--scene", default=None, help="one scene of a release tree, e.g. traffic (default: all scenes)")
     e.add_argument("--fuse-predictor", "--fuse", action="store_true", help="use the predictor fusion when translating")
     e.add_argument("--out", default=None, help="also save the table (.csv or .json; an existing file only with --overwrite)")
@@ -435,7 +445,7 @@ def _bench_args(sub):
     "`i2vgan bench`: timings."
     b = sub.add_parser("bench", help="benchmarks that print timings")
     b.add_argument("what", choices=["metrics", "train", "translate", "all"],
-                   help="metrics: seconds per metric for one clip; train: steps/s and peak memory, reference vs fast step; "
+                   help="metrics: seconds per metric for one clip; train: steps/s (and peak memory on CUDA) of the reference step, the fast step, on a CPU with native bf16 the fast step in bf16 (with --compile: the fast rows compiled); "
                         "translate: frames/s by batch size; all: train + translate (on CUDA: the full GPU check of appendix B, notebook 11)")
     b.add_argument("--frames", type=int, default=100, help="clip length (metrics)")
     b.add_argument("--size", type=int, default=None, help="frame size (default: 256 for metrics, the scale's otherwise)")

@@ -144,6 +144,18 @@ def test_evaluate_out_in_a_missing_folder(capsys, finished, world, tmp_path):
             says=("does not exist", str(tmp_path / "no")))
 
 
+def test_evaluate_adds_the_semantic_columns_where_labels_lie(capsys, finished, world, tmp_path):
+    "On a labelled data set (the world writes testL/, trainL/, labels.json) `evaluate` trains and caches the segmenter and reports its columns."
+    c, out, err = run(capsys, "evaluate", "--checkpoint", ckpt(finished), "--data", world, "--out", tmp_path / "t.json", "--device", "cpu")
+    assert c == 0, err
+    assert all(k in out for k in ("pixel acc", "class acc", "mIoU")), out
+    table = json.loads((tmp_path / "t.json").read_text())
+    assert {"pixel acc", "class acc", "mIoU"} <= set(table["columns"]), table["columns"]
+    rows = table["rows"]
+    assert all(r.get("mIoU") is not None and 0 <= r["mIoU"] <= 1 for r in rows), rows
+    assert (Path(world) / "segmenter.pt").is_file()                # trained once, cached beside the data
+
+
 def test_tiny_frames(capsys, finished, tmp_path):
     src = write_video(np.zeros((3, 2, 2, 3), np.uint8), tmp_path / "tiny.gif")
     refused(capsys, "translate", "--checkpoint", ckpt(finished), "--input", src, "--output", tmp_path / "o.gif", says=("2×2", "8×8"))

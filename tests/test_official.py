@@ -184,7 +184,7 @@ def test_mock_irvi_tree_trains_and_evaluates(tmp_path, capsys):
     ckpt = sorted((tmp_path / "run" / "checkpoints").glob("step_*.pt"))[-1]
     main(["evaluate", "--checkpoint", str(ckpt), "--data", str(root), "--scene", "traffic", "--device", "cpu"])
     out = capsys.readouterr().out
-    assert "c1" in out and "tOF" in out
+    assert "c1" in out and "tOF" in out and "mIoU" not in out        # no label maps: no semantic columns
 
 
 # ---- the official training step, exactly ----------------------------------------------------------------------
