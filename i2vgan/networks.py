@@ -10,9 +10,9 @@ from torch import Tensor
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['default_device', 'init_weights', 'ResnetBlock', 'binomial_filter', 'replicate_pad1', 'Upsample', 'ResnetGenerator',
-           'UnetSkipConnectionBlock', 'UnetPredictor', 'PatchDiscriminator', 'PatchSampleMLP', 'LayerTable',
-           'layer_table', 'draw_network']
+__all__ = ['default_device', 'init_weights', 'InstanceNorm2d', 'ResnetBlock', 'binomial_filter', 'replicate_pad1', 'Upsample',
+           'ResnetGenerator', 'UnetSkipConnectionBlock', 'UnetPredictor', 'PatchDiscriminator', 'PatchSampleMLP',
+           'LayerTable', 'layer_table', 'draw_network']
 
 # %% ../nbs/01_networks.ipynb #c4deed52
 def default_device() -> torch.device:
@@ -36,7 +36,15 @@ def init_weights(net:nn.Module, # the network to initialise in place
     return net
 
 # %% ../nbs/01_networks.ipynb #c17bd135
-def _in(ch): return nn.InstanceNorm2d(ch, affine=False, track_running_stats=False)
+class InstanceNorm2d(nn.InstanceNorm2d):
+    "`nn.InstanceNorm2d` that hands its backward a contiguous gradient for a batch-1 input on the CPU (see above)."
+    def forward(self, x):
+        y = super().forward(x)
+        if x.shape[0] == 1 and y.requires_grad and x.device.type == "cpu" and not torch.compiler.is_compiling():
+            y.register_hook(lambda g: g.contiguous())    # a no-op unless g has channels_last strides
+        return y
+
+def _in(ch): return InstanceNorm2d(ch, affine=False, track_running_stats=False)
 
 class ResnetBlock(nn.Module):
     "A residual block with reflection padding and instance norm (CycleGAN's layout: `conv_block` Sequential)."

@@ -302,5 +302,5 @@ def test_fast_translate_keeps_any_size_too(finished):
     m = load_trained(ckpt(finished), "cpu")
     x = np.asarray(clip("traffic", 5, 32)[0])[:, :14, :25]
     for fuse in (False, True):
-        out = fast_translate(m, x, fuse_predictor=fuse)
+        out = fast_translate(m, x, fuse_predictor=fuse, amp=False)     # float32: bf16 (default where native) rounds otherwise
         assert out.shape == (5, 14, 25, 3) and np.array_equal(out, m.translate(x, fuse_predictor=fuse))
