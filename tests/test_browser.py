@@ -149,12 +149,13 @@ class Lab:
 # ---------------------------------------------------------------- fixtures
 @pytest.fixture(scope='session')
 def project(tmp_path_factory):
-    "A temporary copy of the project's nbs/ (cells nbdev_test skips removed), assets/ and results/ (committed runs the notebooks read)."
+    "A temporary copy of the project's nbs/ (cells nbdev_test skips removed), assets/ and results/ (committed runs the notebooks read), settings.ini."
     tmp = tmp_path_factory.mktemp('i2vgan_browser')
     shutil.copytree(NBS, tmp/'nbs', ignore=shutil.ignore_patterns('.ipynb_checkpoints', '_proc', '*.ipynb'))
     for d in ('assets', 'results'):
         if (ROOT/d).is_dir(): shutil.copytree(ROOT/d, tmp/d)
         else: (tmp/d).mkdir()
+    shutil.copy(ROOT/'settings.ini', tmp/'settings.ini')    # notebooks find the project root (assets/, results/) by it, as nbdev does
     flags = skip_flags()
     for name in notebooks(): write_test_copy(NBS/name, tmp/'nbs'/name, flags)
     return tmp
