@@ -252,11 +252,25 @@ def check_docs_one(path) -> list:
         problems[:0] = [f"{path.name} cell {ids.get(m, '?')}: mixes imports with other code (nbdev runs such a cell when it renders"
                         f"{'' if re.search(r'^(import|from) ', m, re.M) else '; its imports are nested: move them'}): "
                         + m.splitlines()[0][:100] for m in mixed]
+        flagged = {ids.get(m, '?') for m in mixed}
+        problems += [f"{path.name} cell {c.get('id', '?')}: mixes imports with other code: `python tests/dev.py split-imports` moves them"
+                     for c in read_nb(path).cells if c.cell_type == 'code' and 'nbdev_export' + '(' not in c.source
+                     and c.get('id', '?') not in flagged and _mixed_imports(c.source) is not None]
         stray = [p.name for p in outer.iterdir() if p.name != 'repo']
         if stray: problems.append(f'{path.name}: processing wrote outside the repository: {stray}')
     return problems
 
 # ---- Imports in cells of their own -------------------------------------------------------------------------------
+def _mixed_imports(src:str):
+    "(syntax tree, top-level imports) of an unexported code cell that imports and also runs other code, else None."
+    import ast
+    try: tree = ast.parse('\n'.join('' if DIRECTIVE.match(l) or l.lstrip().startswith(('%', '!')) else l for l in src.split('\n')))
+    except SyntaxError: return None
+    imports = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+    exported = any(re.match(r'^\s*#\|\s*(export|exporti|exports)\b', l) for l in src.split('\n'))
+    if exported or not imports or len(imports) == len(tree.body): return None   # nbdev runs exported cells whole anyway
+    return tree, imports
+
 def split_imports(*paths):
     "Move the import statements of a code cell that also runs other code into a new cell just before it (idempotent)."
     import ast, json, uuid
@@ -267,12 +281,9 @@ def split_imports(*paths):
             src = ''.join(cell['source'])
             if cell['cell_type'] != 'code' or not src.strip() or 'nbdev_export' + '(' in src:   # nbdev never runs the latter
                 cells.append(cell); continue
-            try: tree = ast.parse('\n'.join('' if DIRECTIVE.match(l) or l.lstrip().startswith(('%', '!')) else l for l in src.split('\n')))
-            except SyntaxError: cells.append(cell); continue
-            imports = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
-            exported = any(re.match(r'^\s*#\|\s*(export|exporti|exports)\b', l) for l in src.split('\n'))
-            if exported or not imports or len(imports) == len(tree.body):   # nbdev runs exported cells whole anyway
-                cells.append(cell); continue
+            found = _mixed_imports(src)
+            if found is None: cells.append(cell); continue
+            tree, imports = found
             lines, imp_lines = src.split('\n'), []
             others = {i for n in tree.body if n not in imports for i in range(n.lineno - 1, n.end_lineno)}
             for n in sorted(imports, key=lambda n: (n.lineno, n.col_offset), reverse=True):
