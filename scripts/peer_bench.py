@@ -194,18 +194,19 @@ def count_flops(a, step, names, trainers):
     "FLOPs of one step of each row (after one untimed step: the official MLPs are created in the first), and of VGG-19."
     from torch.utils.flop_counter import FlopCounterMode
     from i2vgan.fast import _run_segments, _vgg_segments
-    gflop = {}
+    gflop, by_op = {}, {}
     for n in names:
         step(n, 0)
         with FlopCounterMode(display=False) as fc: step(n, 1)
         gflop[n] = fc.get_total_flops() / 1e9
+        by_op[n] = {str(op).split(".")[-1]: f / 1e9 for op, f in fc.get_flop_counts()["Global"].items()}
     pcp = next(iter(trainers.values())).model.perceptual
     with FlopCounterMode(display=False) as fc, torch.no_grad(): _run_segments(_vgg_segments(pcp), torch.zeros(1, 3, a.size, a.size))
     vgg = fc.get_total_flops() / 1e9
     print(f"GFLOP per step: " + ", ".join(f"{n} {g:.0f}" for n, g in gflop.items()) + f"; VGG-19 forward per frame {vgg:.1f}")
     res = {"date": datetime.date.today().isoformat(), "torch": torch.__version__,
            "settings": {"size": a.size, "ngf": a.ngf, "batch": 1, "counter": "torch.utils.flop_counter.FlopCounterMode, one step"},
-           "GFLOP/step": gflop, "VGG-19 forward GFLOP per frame": vgg,
+           "GFLOP/step": gflop, "GFLOP/step by operator": by_op, "VGG-19 forward GFLOP per frame": vgg,
            "notes": ["FLOPs of convolutions and matrix products (forward and backward), as FlopCounterMode counts them.",
                      "VGG-19 is run up to relu5_1 (the official form's five Gram layers). A translated frame costs a forward "
                      "and an input-gradient backward (its weights are frozen), about twice a forward; a real frame a forward.",
