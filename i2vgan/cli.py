@@ -11,14 +11,14 @@ import torch
 from .networks import default_device
 from .core import I2VGAN, I2VGANConfig, PRESETS, SCALES
 from .train import (Trainer, load_checkpoint, read_log, plot_losses, load_trained, shipped_models, checkpoint_path,
-                          run_lock, check_run_folder, newest_good_checkpoint, SCHEDULE_FIELDS)
+                          run_lock, check_run_folder, newest_good_checkpoint, SCHEDULE_FIELDS, MODELS_DIR)
 
 # %% auto #0
-__all__ = ['TRAIN_DEFAULTS', 'DEMO_WORLD', 'DEMO_D_LAYERS', 'DEMO_COLUMNS', 'SEMANTIC_KEYS', 'EXPECTED', 'CLI_WORDS', 'CLIError',
-           'world_root', 'data_root', 'load_model', 'write_comparison', 'parse_overrides', 'train_config',
-           'train_from_args', 'cmd_train', 'output_path', 'cmd_translate', 'cmd_evaluate', 'cmd_bench', 'paired_lut',
-           'mean_visible_frame', 'demo_outputs', 'demo_semantic', 'run_demo', 'cmd_demo', 'cmd_reproduce', 'parser',
-           'one_line', 'main']
+__all__ = ['TRAIN_DEFAULTS', 'DEMO_WORLD', 'DEMO_D_LAYERS', 'DEMO_COLUMNS', 'DEMO_SHIPPED', 'SEMANTIC_KEYS', 'EXPECTED',
+           'CLI_WORDS', 'CLIError', 'world_root', 'data_root', 'load_model', 'write_comparison', 'parse_overrides',
+           'train_config', 'train_from_args', 'cmd_train', 'output_path', 'cmd_translate', 'cmd_evaluate', 'cmd_bench',
+           'paired_lut', 'mean_visible_frame', 'shipped_for_demo', 'demo_outputs', 'demo_semantic', 'run_demo',
+           'cmd_demo', 'cmd_reproduce', 'parser', 'one_line', 'main']
 
 # %% ../nbs/09_cli.ipynb #08662308
 class CLIError(Exception):
@@ -216,7 +216,8 @@ def _mean_scores(per_clip:dict) -> dict:
 
 DEMO_WORLD = dict(size=64, n_train=16, train_frames=12, n_test=4, test_frames=16, kinds=("traffic",))   # the demo's data
 DEMO_D_LAYERS = 3   # a 70-pixel PatchGAN: at 64 px it judges the whole scene (the tiny scale's 2 layers suit 32 px)
-DEMO_COLUMNS = ("infrared", "I2V-GAN", "per-pixel colouriser", "ground truth")      # the demo video, left to right
+DEMO_COLUMNS = ("infrared", "I2V-GAN (this run)", "I2V-GAN (shipped)", "per-pixel colouriser", "ground truth")   # the demo video, left to right
+DEMO_SHIPPED = "traffic-tiny-64"   # the shipped model the demo shows beside its own: the same scene and recipe, trained for hours
 
 def paired_lut(root) -> np.ndarray:
     "The best per-pixel colouriser of a world data set: grey level → mean colour, fitted on its *paired* training frames."
@@ -234,10 +235,16 @@ def mean_visible_frame(root) -> np.ndarray:
     if not clips: raise FileNotFoundError(f"{root}: no paired visible training frames (single/<scene>/trainB/<clip>)")
     return np.round(np.concatenate([np.stack(list(read_frames(c, layout="frames"))) for c in clips]).mean(0)).astype(np.uint8)
 
-def demo_outputs(model, untrained, lut, ir, mean_frame=None) -> dict:
-    "Every method's frames for one infrared clip."
+def shipped_for_demo() -> tuple:
+    "The shipped model `DEMO_SHIPPED` and its card, or (None, None) where the package has none."
+    if DEMO_SHIPPED not in shipped_models(): return None, None
+    return load_trained(DEMO_SHIPPED, device="cpu"), json.loads((MODELS_DIR / f"{DEMO_SHIPPED}.json").read_text())
+
+def demo_outputs(model, untrained, lut, ir, mean_frame=None, shipped=None) -> dict:
+    "Every method's frames for one infrared clip (the shipped model's too, if given)."
     from i2vgan.world import apply_lut
     out = {"trained": model.translate(ir), "trained, predictor fused": model.translate(ir, fuse_predictor=True),
+           **({"shipped model": shipped.translate(ir)} if shipped is not None else {}),
            "per-pixel colouriser (paired)": apply_lut(lut, ir), "untrained": untrained.translate(ir), "infrared as RGB": ir}
     if mean_frame is not None: out["mean visible training frame"] = np.broadcast_to(mean_frame, ir.shape).copy()
     return out
@@ -245,13 +252,13 @@ def demo_outputs(model, untrained, lut, ir, mean_frame=None) -> dict:
 SEMANTIC_KEYS = ("pixel acc", "class acc", "mIoU")
 
 def demo_semantic(root, outputs:dict) -> dict:
-    "{method: semantic score} for {clip: {method: frames}}, with the world's cached segmenter; the ground truth's (its upper bound) last."
+    "{method: semantic score} for {clip: {method: frames}}, with the world's segmenter (`world_segmenter`); the ground truth's (its upper bound) last."
     from i2vgan.metrics import world_segmenter, semantic_score
     seg = world_segmenter(root)
     pick = lambda s: {**{k: round(s[k], 4) for k in SEMANTIC_KEYS}, "vehicle IoU": round(s["IoU"].get("vehicle") or 0.0, 4)}
     out = {m: pick(semantic_score({c: o[m] for c, o in outputs.items()}, root, seg)) for m in next(iter(outputs.values()))}
     out["ground truth (upper bound)"] = pick(seg.record["upper_bound"])
-    return out, {**{k: seg.record[k] for k in ("steps", "batch_size", "width", "frames", "train_seconds", "threads")},
+    return out, {**{k: seg.record.get(k) for k in ("steps", "batch_size", "width", "frames", "train_seconds", "threads", "shipped")},
                  "upper_bound_IoU": seg.record["upper_bound"]["IoU"]}
 
 # %% ../nbs/09_cli.ipynb #2c1847b1
@@ -281,13 +288,17 @@ def run_demo(out="outputs/demo", # output folder
     trainer.fit(steps)
     model.eval()
     lut, clips, mean_frame = paired_lut(root), irvi_clips(root), mean_visible_frame(root)
+    shipped, card = shipped_for_demo()
+    columns = [c for c in DEMO_COLUMNS if shipped is not None or c != "I2V-GAN (shipped)"]
     scores, rows, every = {}, [], {}
     for name, ir, gt in clips:
-        outputs = every[name] = demo_outputs(model, untrained, lut, ir, mean_frame)
+        outputs = every[name] = demo_outputs(model, untrained, lut, ir, mean_frame, shipped)
         for method, frames in outputs.items(): scores.setdefault(method, {})[name] = _score(frames, gt)
-        rows.append((name, [ir, outputs["trained"], outputs["per-pixel colouriser (paired)"], gt]))
+        shown = {"infrared": ir, "I2V-GAN (this run)": outputs["trained"], "I2V-GAN (shipped)": outputs.get("shipped model"),
+                 "per-pixel colouriser": outputs["per-pixel colouriser (paired)"], "ground truth": gt}
+        rows.append((name, [shown[c] for c in columns]))
     t_sem = time.perf_counter(); semantic, segmenter = demo_semantic(root, every); sem_seconds = time.perf_counter() - t_sem
-    _demo_pictures(out, rows, trainer, steps)
+    _demo_pictures(out, rows, trainer, steps, columns)
     info = {"steps": steps, "train_seconds": round(trainer.elapsed, 1), "steps_per_second": round(steps / trainer.elapsed, 3),
             "world_seconds": round(world_seconds, 1), "total_seconds": round(time.perf_counter() - t_start, 1),
             "vgg_weights": model.weights_used, "preset": "i2vgan", "scale": "tiny", "size": cfg.size, "seed": seed,
@@ -295,6 +306,7 @@ def run_demo(out="outputs/demo", # output folder
             "torch_threads": torch.get_num_threads(), "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"),
             "metrics": {m: _mean_scores(per_clip) for m, per_clip in scores.items()},
             "semantic": semantic, "segmenter": segmenter, "semantic_seconds": round(sem_seconds, 1),
+            "shipped": {k: card.get(k) for k in ("name", "steps", "cpu_hours", "date")} if card else None,
             "metrics_per_clip": {m: {c: {k: round(v, 4) for k, v in d.items()} for c, d in per_clip.items()}
                                  for m, per_clip in scores.items()}}
     (out / "metrics.json").write_text(json.dumps(info, indent=2) + "\n")
@@ -306,19 +318,19 @@ def run_demo(out="outputs/demo", # output folder
     return info
 
 # %% ../nbs/09_cli.ipynb #11de95c5
-def _demo_pictures(out:Path, rows:list, trainer, steps:int):
-    "The demo's video (one row per test clip: infrared | I2V-GAN | per-pixel colouriser | truth), a still of it, the loss plot."
+def _demo_pictures(out:Path, rows:list, trainer, steps:int, columns=DEMO_COLUMNS):
+    "The demo's video (one row per test clip, a column per entry of `columns`), a still of it, the loss plot."
     import matplotlib; matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from i2vgan.data import write_video
     video = _upscale(np.concatenate([np.concatenate(cols, axis=2) for _, cols in rows], axis=1), 2)
     for ext in ("mp4", "gif"): write_video(video, out / f"demo.{ext}", fps=6)
     t = len(rows[0][1][0]) // 2
-    fig, axs = plt.subplots(len(rows), len(DEMO_COLUMNS), figsize=(2.2 * len(DEMO_COLUMNS), 2.2 * len(rows)), squeeze=False)
+    fig, axs = plt.subplots(len(rows), len(columns), figsize=(2.2 * len(columns), 2.2 * len(rows)), squeeze=False)
     for r, (name, cols) in enumerate(rows):
         for c, frames in enumerate(cols):
             axs[r, c].imshow(frames[t]); axs[r, c].set_xticks([]); axs[r, c].set_yticks([])
-            if r == 0: axs[r, c].set_title(DEMO_COLUMNS[c], fontsize=10)
+            if r == 0: axs[r, c].set_title(columns[c], fontsize=10)
         axs[r, 0].set_ylabel(name.replace("/", "\n"), fontsize=8)
     fig.tight_layout(pad=0.3); fig.savefig(out / "frames.png", dpi=72); plt.close(fig)
     ax = plot_losses(read_log(out / "run"), keys=["G", "D", "cyc_X", "exs_X", "ins_X", "adv_X"])
@@ -330,6 +342,8 @@ def cmd_demo(a):
     info = run_demo(a.out, a.steps, a.seed, assets=None if a.no_assets else "assets", threads=a.threads)
     print(f"\nI2V-GAN demo: {info['steps']} training steps in {info['train_seconds']} s "
           f"({info['steps_per_second']} steps/s, CPU, {info['torch_threads']} threads), VGG weights: {info['vgg_weights']}")
+    if info.get("shipped"): print(f"beside it: the shipped model {info['shipped']['name']} ({info['shipped']['steps']:,} steps of the same "
+                                  f"recipe, {info['shipped']['cpu_hours']} CPU hours; translation only)")
     print(f"{len(info['test_clips'])} test clips from layouts never seen in training (mean over clips):")
     print(f"  {'':30s} PSNR (dB)   SSIM   pixel acc  class acc   mIoU  vehicle IoU")
     for k, s in info["semantic"].items():
@@ -337,7 +351,8 @@ def cmd_demo(a):
         print(f"  {k:30s} " + (f"{v['psnr']:8.2f}  {v['ssim']:.4f}" if v else f"{'—':>8s}  {'—':>6s}") +
               f"   {s['pixel acc']:8.3f}  {s['class acc']:9.3f}  {s['mIoU']:6.3f}  {s['vehicle IoU']:11.3f}")
     print(f"semantic columns: what a segmenter trained on the world's visible training frames ({info['segmenter']['frames']} frames, "
-          f"{info['segmenter']['steps']} steps) reads in each method's frames; the ground truth's row is its upper bound")
+          f"{info['segmenter']['steps']} steps{', shipped with i2vgan' if info['segmenter'].get('shipped') else ''}) reads in each "
+          f"method's frames; the ground truth's row is its upper bound")
     m = info["metrics"]
     gain = m["trained"]["psnr"] - m["infrared as RGB"]["psnr"], m["trained"]["ssim"] - m["infrared as RGB"]["ssim"]
     print(f"trained minus infrared copy: {gain[0]:+.2f} dB PSNR, {gain[1]:+.3f} SSIM "

@@ -6,6 +6,7 @@
 from __future__ import annotations
 import csv, hashlib, inspect, json, math, os, time, urllib.request, warnings
 from pathlib import Path
+import i2vgan
 import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F
 from skimage.color import rgb2gray
@@ -14,12 +15,12 @@ from skimage.registration import optical_flow_tvl1
 from skimage.transform import warp
 
 # %% auto #0
-__all__ = ['SSIM_KW', 'FLOW_PARAMS', 'TECOGAN_FARNEBACK', 'INCEPTION_URL', 'METRICS', 'SEGMENTER', 'SEMANTIC', 'psnr', 'ssim',
-           'ClipFlows', 'warping_error', 'tof', 'frechet_distance', 'inception_weights', 'inception_extractor',
-           'frame_features', 'fid', 'kid', 'MetricTable', 'evaluate', 'irvi_clips', 'confusion', 'segmentation_scores',
-           'SegNet', 'segment', 'train_segmenter', 'world_segmenter', 'semantic_score', 'semantic_figure',
-           'frame_differences', 'xt_slice', 'flicker_figure', 'bench_metrics', 'per_frame_scores', 'results_figure',
-           'ResultsViewer']
+__all__ = ['SSIM_KW', 'FLOW_PARAMS', 'TECOGAN_FARNEBACK', 'INCEPTION_URL', 'METRICS', 'SEGMENTER', 'SHIPPED_SEGMENTER',
+           'SEGMENTER_DIR', 'SEMANTIC', 'psnr', 'ssim', 'ClipFlows', 'warping_error', 'tof', 'frechet_distance',
+           'inception_weights', 'inception_extractor', 'frame_features', 'fid', 'kid', 'MetricTable', 'evaluate',
+           'irvi_clips', 'confusion', 'segmentation_scores', 'SegNet', 'segment', 'train_segmenter',
+           'shipped_segmenter', 'world_segmenter', 'semantic_score', 'semantic_figure', 'frame_differences', 'xt_slice',
+           'flicker_figure', 'bench_metrics', 'per_frame_scores', 'results_figure', 'ResultsViewer']
 
 # %% ../nbs/05_metrics.ipynb #07d28ae6
 def _pan_clip(image:np.ndarray=None, # RGB uint8 photograph; default: skimage's astronaut
@@ -656,7 +657,9 @@ def train_segmenter(frames:np.ndarray, # uint8 (N,H,W,3) visible frames
     return net.eval()
 
 # %% ../nbs/05_metrics.ipynb #5e3a0011
-SEGMENTER = dict(steps=400, batch_size=8, lr=3e-3, width=8, seed=0)   # the semantic scorer's segmenter, trained once per data set
+SEGMENTER = dict(steps=400, batch_size=8, lr=3e-3, width=8, seed=0)   # a data set's own segmenter: seconds to train, cached beside it
+SHIPPED_SEGMENTER = dict(steps=3000, batch_size=16, lr=3e-3, width=16, seed=0)   # the recipe of the one that ships (scripts/train_segmenter.py)
+SEGMENTER_DIR = Path(i2vgan.__file__).parent / 'models' / 'segmenter'   # shipped segmenters: <kinds>-<size>.pt, weights and record
 
 def _labelled_visible(root) -> tuple:
     "(class names, frames, labels, clip names) of a data set's paired *training* frames: single/<scene>/trainB/<clip> beside trainL/<clip>."
@@ -668,11 +671,27 @@ def _labelled_visible(root) -> tuple:
     return (json.loads((Path(root) / 'labels.json').read_text())['classes'], frames,
             np.concatenate([read_labels(d) for d in dirs]), [f"{d.parent.parent.name}/{d.name}" for d in dirs])
 
+def shipped_segmenter(root) -> SegNet|None:
+    "The segmenter shipped for worlds like `root` — the same renderer version and frame size, scenes it was trained on, the same classes — with its record; None if none fits (any other data set)."
+    try: world, classes = (json.loads((Path(root) / f).read_text()) for f in ('world.json', 'labels.json'))
+    except (OSError, ValueError): return None                       # not the built-in world: no shipped reader
+    for path in sorted(SEGMENTER_DIR.glob('*.pt')):
+        ck = torch.load(path, weights_only=False); r = ck['record']
+        if ((r['world']['size'], r['world']['version']) == (world.get('size'), world.get('version'))
+                and set(world.get('kinds', ())) <= set(r['world']['kinds']) and r['classes'] == classes['classes']):
+            net = SegNet(len(r['classes']), r['width']); net.load_state_dict(ck['state']); net.eval()
+            net.record = dict(r, file=path.name, shipped=True); return net
+    return None
+
 def world_segmenter(root, # a labelled data set in IRVI's layout (the built-in world)
-                    retrain:bool=False, # train again even if a cached segmenter matches
+                    retrain:bool=False, # train the data set's own segmenter again even if a cached one matches
+                    shipped:bool=True, # use the shipped segmenter when one fits the world (ignored with retrain or overrides)
                     **kw) -> SegNet: # overrides of `SEGMENTER`
-    "The data set's segmenter: trained once on its visible training frames, cached as root/segmenter.pt with a record (what it learned from, its score on the true test frames)."
+    "The data set's segmenter: the shipped one where it fits, else one trained once on the data set's visible training frames and cached as root/segmenter.pt; its record says what it learned from and what it reads in this data set's true test frames (the upper bound)."
     root, p = Path(root), {**SEGMENTER, **kw}
+    if shipped and not retrain and not kw and (net := shipped_segmenter(root)) is not None:
+        net.record['upper_bound'] = semantic_score(None, root, net, truth=True)   # on this data set's test clips
+        return net
     classes, frames, labels, names = _labelled_visible(root)
     want = dict(**p, classes=classes, trained_on=names, frames=len(frames))
     path = root / 'segmenter.pt'

@@ -4,7 +4,8 @@
     python scripts/score_checkpoints.py run/ckpt_001000.pt run/ckpt_002000.pt --out steps.json   # a steps curve
 
 The test clips and the segmenter are the demo's (`i2vgan demo`): the traffic scenes of the built-in world at 64 px,
-rendered once into --world (default ~/.cache/i2vgan/demo-world) with the segmenter cached beside them. Each checkpoint
+rendered once into --world (default ~/.cache/i2vgan/demo-world), read by the segmenter shipped for 64-pixel
+traffic (`world_segmenter`). Each checkpoint
 is scored per frame (no predictor fusion). The baselines are scored once: the per-pixel colouriser (fitted on the
 paired training frames), the mean visible training frame, the untrained generator of the first checkpoint's config
 (same seed), the infrared frame copied as RGB, and the ground truth read by the segmenter (the upper bound).

@@ -24,7 +24,7 @@ def main(argv=None):
     p.add_argument("--out", default=str(ROOT / "results" / f"shipped-{NAME}" / "curve.json"))
     p.add_argument("--figure", default=str(ROOT / "assets" / "shipped_steps_curve.png"))
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--planned", type=int, default=24000, help="the run's planned steps (train_shipped_model.py --steps)")
+    p.add_argument("--planned", type=int, default=18000, help="the run's planned steps (train_shipped_model.py --steps)")
     a = p.parse_args(argv)
     run = Path(a.run).expanduser()
     kept = sorted((run / "kept").glob("step_*.pt"))

@@ -2,7 +2,7 @@
 
     python tests/dev.py readme   # write README.md from nbs/index.ipynb (nbconvert's Markdown exporter)
     python tests/dev.py check    # fail if i2vgan/ or README.md differ from what the notebooks produce
-    python tests/dev.py execute nbs/10_world.ipynb ...   # run notebooks in place to keep their outputs
+    python tests/dev.py execute nbs/10_world.ipynb ...   # run notebooks in place to keep their outputs (--slow: slow cells too)
     python tests/dev.py outputs [nbs/XX.ipynb ...]       # run the notebooks' tests; fail where a stored output drifted
     python tests/dev.py docs [nbs/XX.ipynb ...]          # nbdev's docs processing (what `nbdev_docs` runs before Quarto)
     python tests/dev.py split-imports nbs/XX.ipynb ...   # move imports out of cells that also run other code
@@ -85,13 +85,16 @@ def _save_widget_state(nb):
 def execute(*paths):
     "Run notebooks top to bottom from nbs/ (as Jupyter and nbdev_test do), skipping cells flagged slow, gpu, notest or"
     " `eval: false`, and write them back with their outputs; progress bars keep only their last line. Stops at an error."
+    " `--slow` first: run the slow cells too (to refresh what they store and draw)."
     import os, time
+    skip_re = SKIP
+    if paths and paths[0] == '--slow': paths, skip_re = paths[1:], re.compile(SKIP.pattern.replace('slow|', ''), re.M)
     from execnb.nbio import read_nb, write_nb
     from execnb.shell import CaptureShell
     for path in map(Path, paths):
         nb, shell, t0, cwd = read_nb(path), CaptureShell(), time.monotonic(), os.getcwd()
         def skip(cell):
-            if cell.cell_type != 'code' or SKIP.search(cell.source): return cell.cell_type == 'code'
+            if cell.cell_type != 'code' or skip_re.search(cell.source): return cell.cell_type == 'code'
             cell.outputs = []            # execnb keeps a cell's old outputs when it prints nothing now
             return False
         def tidy(cell):
