@@ -361,8 +361,9 @@ def cmd_demo(a):
           "PSNR and SSIM reward such averages: the semantic columns say whether cars are painted as cars")
     print(f"wrote {Path(a.out)/'demo.mp4'}, {Path(a.out)/'demo.gif'}, {Path(a.out)/'frames.png'}, "
           f"{Path(a.out)/'losses.png'}, {Path(a.out)/'metrics.json'}")
+    seg = "the shipped segmenter" if info["segmenter"].get("shipped") else f"of which segmenter training {info['segmenter']['train_seconds']} s"
     print(f"total {info['total_seconds']} s (world {info['world_seconds']} s, training {info['train_seconds']} s, "
-          f"semantic score {info['semantic_seconds']} s of which segmenter training {info['segmenter']['train_seconds']} s)")
+          f"semantic score {info['semantic_seconds']} s, {seg})")
 
 # %% ../nbs/09_cli.ipynb #820d92f8
 def cmd_reproduce(a):
