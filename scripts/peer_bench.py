@@ -10,7 +10,7 @@ step each per round (the order rotating every round), so that a change of load o
 It prints a table and writes results/peer-bench/peer.json.
 """
 from __future__ import annotations
-import argparse, contextlib, datetime, json, os, platform, statistics, sys, tempfile, time, warnings
+import argparse, contextlib, datetime, json, os, statistics, sys, tempfile, time, warnings
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -18,21 +18,13 @@ sys.path.insert(0, str(REPO))
 
 import torch
 import torchvision
+from i2vgan.reproduce import machine_info
 
 # The README's training command (https://github.com/BIT-DA/I2V-GAN#train); --dataroot, --display_env and --name only
 # name files and the visdom window, which this script never opens.
 README_COMMAND = ["--dataroot", "unused", "--display_env", "unused", "--name", "peer_bench",
                   "--model", "i2vgan", "--which_model_netG", "resnet_6blocks", "--no_dropout", "--pool_size", "0",
                   "--which_model_netP", "unet_128", "--npf", "8", "--dataset_mode", "unaligned_triplet"]
-
-
-def cpu_model() -> str:
-    "The CPU's model name from /proc/cpuinfo (platform's answer where there is none)."
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"): return line.split(":", 1)[1].strip()
-    except OSError: pass
-    return platform.processor() or platform.machine()
 
 
 @contextlib.contextmanager
@@ -166,12 +158,12 @@ def main(argv=None):
     ref = statistics.median(times[names[0]])
     table = [{"row": n, "s/step": statistics.median(times[n]), "steps/s": 1 / statistics.median(times[n]),
               "× official": ref / statistics.median(times[n]), "times": times[n]} for n in names]
-    print(f"{cpu_model()}, torch {torch.__version__}, {a.threads} thread(s), {a.size}×{a.size}, ngf {a.ngf}, batch 1, "
+    print(f"{machine_info()['cpu']}, torch {torch.__version__}, {a.threads} thread(s), {a.size}×{a.size}, ngf {a.ngf}, batch 1, "
           f"{a.warmup} warm-up + {a.steps} timed steps per row (median)")
     print("| row | s/step | steps/s | × official |\n|---|---|---|---|")
     for t in table: print(f"| {t['row']} | {t['s/step']:.2f} | {t['steps/s']:.3f} | {t['× official']:.2f} |")
 
-    res = {"date": datetime.date.today().isoformat(), "machine": f"{cpu_model()}, {os.cpu_count()} CPUs",
+    res = {"date": datetime.date.today().isoformat(), "machine": f"{machine_info()['cpu']}, {os.cpu_count()} CPUs",
            "torch": torch.__version__, "threads": a.threads, "native bf16": bf16,
            "settings": {"size": a.size, "ngf": a.ngf, "batch": 1, "warmup": a.warmup, "steps": a.steps,
                         "timer": "time.perf_counter per step, rows interleaved (one step each per round, order rotating)",

@@ -9,14 +9,15 @@ for longer and wider (`SHIPPED_SEGMENTER`), on the visible training frames of a 
 demo's, the reproduction's, the shipped model's — is read by the same segmenter. It records what it learned from and
 what it reads in that world's true test frames.
 """
-import argparse, json, platform, time
+import argparse, json, sys, time
 from pathlib import Path
 import torch
 
-from i2vgan.metrics import SHIPPED_SEGMENTER, SEGMENTER_DIR, _labelled_visible, semantic_score, train_segmenter
-from i2vgan.world import make_world
-
-WORLD = dict(size=64, n_train=96, train_frames=12, n_test=4, test_frames=16, kinds=("traffic",), seed=0)  # the shipped model's world
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from train_shipped_model import WORLD                      # noqa: E402  (a sibling script: the shipped model's world)
+from i2vgan.metrics import SHIPPED_SEGMENTER, SEGMENTER_DIR, _labelled_visible, semantic_score, train_segmenter  # noqa: E402
+from i2vgan.reproduce import machine_info                  # noqa: E402
+from i2vgan.world import make_world                        # noqa: E402
 
 
 def main(argv=None):
@@ -32,7 +33,7 @@ def main(argv=None):
     seconds = time.perf_counter() - t0
     world = json.loads((Path(root) / "world.json").read_text())
     record = dict(**SHIPPED_SEGMENTER, classes=classes, world=world, frames=len(frames), train_seconds=round(seconds, 1),
-                  threads=a.threads, torch=torch.__version__, machine=f"{platform.machine()} CPU", date=time.strftime("%Y-%m-%d"),
+                  threads=a.threads, torch=torch.__version__, machine=machine_info()["cpu"], date=time.strftime("%Y-%m-%d"),
                   command="python scripts/train_segmenter.py")
     record["upper_bound"] = semantic_score(None, root, net, truth=True)
     SEGMENTER_DIR.mkdir(parents=True, exist_ok=True)
