@@ -37,7 +37,7 @@ class I2VGANConfig:
     vis_channels: int = 3
     # networks
     ngf: int = 64              # generator width
-    n_blocks: int = 6          # ResNet blocks (the paper's runs: 6)
+    n_blocks: int = 6          # ResNet blocks (the official release: 6; the paper gives no number)
     upsample: str = "antialiased"  # generator up-steps: "antialiased" (official) or "transposed" (CycleGAN's)
     npf: int = 64              # predictor (U-Net) width
     unet_downs: int = 8        # U-Net depth: 7 for 128 px, 8 for 256 px

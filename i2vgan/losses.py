@@ -23,7 +23,7 @@ __all__ = ['VGG19_LAYERS', 'OFFICIAL_STYLE_WEIGHTS', 'adversarial_loss', 'gram_m
 # %% ../nbs/02_losses.ipynb #0a87ae35
 def adversarial_loss(pred:Tensor, # discriminator output: B×1×h×w patch map of raw scores (logits for "vanilla")
                      target_is_real:bool, # True: every patch's target is "real" (1); False: "fake" (0)
-                     mode:str="lsgan", # "lsgan" (MSE to 1/0, as the official code) or "vanilla" (BCE with logits, eq. 1)
+                     mode:str="lsgan", # "lsgan" (MSE to 1/0, as the official code) or "vanilla" (BCE with logits: eq. 1 for D, −log σ for G)
                     )->Tensor: # scalar, mean over all patches
     "GAN loss of a PatchGAN score map against an all-ones or all-zeros target (eq. 1)."
     if not isinstance(target_is_real, bool): raise TypeError(f"target_is_real must be a bool, got {type(target_is_real).__name__}")
@@ -240,7 +240,7 @@ def external_similarity_loss(encode:Callable, # encode(x, layers) -> list of fea
                              num_patches:int=256, # patches sampled per layer (S)
                              tau:float=0.07, # temperature τ
                             )->Tensor: # scalar: PatchNCE averaged over patches and layers
-    "External similarity loss, eq. (12): PatchNCE between a frame and its translation, averaged over encoder layers."
+    "External similarity loss, eq. (12) × 1/(L·S): PatchNCE between a frame and its translation, averaged over patches and layers."
     if src.shape[0] != fake.shape[0] or src.shape[2:] != fake.shape[2:]:
         raise ValueError(f"src and fake must have the same batch size and H×W, got {tuple(src.shape)} and {tuple(fake.shape)}")
     B = src.shape[0]

@@ -97,7 +97,7 @@ class ResnetGenerator(nn.Module):
     def __init__(self, in_ch:int=3, # input channels
                  out_ch:int=3, # output channels
                  ngf:int=64, # filters of the first conv
-                 n_blocks:int=6, # residual blocks (6 in the paper's runs, 9 for CycleGAN's resnet_9blocks)
+                 n_blocks:int=6, # residual blocks (6 in the official release; the paper: "a Resnet-based generator"; 9: CycleGAN's resnet_9blocks)
                  use_dropout:bool=False, # Dropout(0.5) inside the residual blocks
                  upsample:str="antialiased", # "antialiased": Upsample + 3×3 conv (official I2V-GAN / CUT); "transposed": CycleGAN's
                 ):

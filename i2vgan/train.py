@@ -18,7 +18,7 @@ __all__ = ['SCHEDULE_FIELDS', 'MODELS_DIR', 'CURVE_METRICS', 'ImagePool', 'save_
            'set_rng_state', 'linear_decay', 'run_order', 'Trainer', 'train_step', 'state_dict', 'load_state_dict',
            'checkpoints', 'newest_good_checkpoint', 'last_checkpoint', 'save', 'sample_grid', 'read_log', 'plot_losses',
            'run_lock', 'check_run_folder', 'fit', 'shipped_models', 'checkpoint_path', 'load_trained',
-           'plot_steps_curve']
+           'plot_steps_curve', 'predictor_vs_copy', 'term_gradients']
 
 # %% ../nbs/04_train.ipynb #449bb43e
 class ImagePool:
@@ -487,3 +487,42 @@ def plot_steps_curve(curve:dict, # the JSON that `scripts/shipped_curve.py` writ
     axs[-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
     fig.tight_layout()
     return fig
+
+# %% ../nbs/04_train.ipynb #a30b0006
+def predictor_vs_copy(predictor:nn.Module, # a frame predictor P(f_t, f_{t+1}) → guess of f_{t+2}: a model's P_X or P_Y
+                      frames, # one clip: uint8 (T,H,W,C) frames, or a float T×C×H×W tensor in [-1, 1]
+                     ) -> dict: # {"predictor": …, "copy": …}: (T−2,) arrays of mean absolute errors, one per frame pair
+    "Per frame pair, the L1 error of the predictor's guess of f_{t+2} from (f_t, f_{t+1}), and of copying f_{t+1}."
+    from i2vgan.data import to_tensor
+    f = frames if torch.is_tensor(frames) else to_tensor(np.asarray(frames))
+    if f.dim() != 4 or len(f) < 3:
+        raise ValueError(f"frames: expected a clip of 3 or more frames (T×H×W×C uint8 or T×C×H×W float), got shape {tuple(f.shape)}")
+    f = f.float().to(next(predictor.parameters()).device)
+    with torch.no_grad(): guess = predictor(f[:-2], f[1:-1])                   # every pair of the clip in one batch
+    err = lambda a: (a - f[2:]).abs().mean((1, 2, 3)).cpu().numpy()
+    return {"predictor": err(guess), "copy": err(f[1:-1])}
+
+# %% ../nbs/04_train.ipynb #a30b000f
+def term_gradients(model:I2VGAN, # a model with its perceptual VGG (built by `I2VGAN`, not by `load_trained`)
+                   batches:list, # TripletDataset batches (dicts of B×C×H×W tensors) on the model's device
+                   seed:int=0, # PatchNCE's patch positions: batch i draws them after torch.manual_seed(seed + i)
+                  ) -> dict: # term → {"value", "grad_norm", "share"}, each the mean over the batches
+    "Each term of eq. (15), both directions summed: its weighted value, its gradient's norm on the generator side, its share of the total gradient."
+    params = [p for p in model.generator_parameters() if p.requires_grad]
+    out = {}
+    for i, batch in enumerate(batches):
+        torch.manual_seed(seed + i)
+        _, terms, _ = model.generator_step(batch)
+        groups = {}
+        for k, v in terms.items(): groups[k.rsplit("_", 1)[0]] = groups.get(k.rsplit("_", 1)[0], 0) + v   # "cyc_X" + "cyc_Y"
+        grads = {}
+        for k, v in groups.items():
+            g = torch.autograd.grad(v, params, retain_graph=True, allow_unused=True)
+            grads[k] = torch.cat([(d if d is not None else torch.zeros_like(p)).float().flatten() for d, p in zip(g, params)])
+        total = sum(grads.values())
+        for k, g in grads.items():
+            r = out.setdefault(k, {"value": 0.0, "grad_norm": 0.0, "share": 0.0})
+            r["value"] += float(groups[k].detach()) / len(batches)
+            r["grad_norm"] += float(g.norm()) / len(batches)
+            r["share"] += float(g @ total / (total @ total)) / len(batches)
+    return out

@@ -5,7 +5,8 @@
 `scripts/train_shipped_model.py` keeps an inference copy of the weights every 2,000 steps (outside the repository);
 this scores each with `scripts/score_checkpoints.py` (the demo's four test clips, its segmenter, every baseline),
 writes results/shipped-traffic-tiny-64/curve.json (small, committed) and draws assets/shipped_steps_curve.png with
-`i2vgan.train.plot_steps_curve`.
+`i2vgan.train.plot_steps_curve`. It also copies the run's loss log, one row every --log-every steps, to
+results/shipped-traffic-tiny-64/log.jsonl (committed beside the curve; notebook 04 plots it).
 """
 import argparse, json, sys, time
 from pathlib import Path
@@ -25,6 +26,7 @@ def main(argv=None):
     p.add_argument("--figure", default=str(ROOT / "assets" / "shipped_steps_curve.png"))
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--planned", type=int, default=18000, help="the run's planned steps (train_shipped_model.py --steps)")
+    p.add_argument("--log-every", type=int, default=250, help="steps between the rows of the loss log copied beside the curve")
     a = p.parse_args(argv)
     run = Path(a.run).expanduser()
     kept = sorted((run / "kept").glob("step_*.pt"))
@@ -45,6 +47,18 @@ def main(argv=None):
     Path(a.out).write_text(json.dumps(curve, indent=1) + "\n")
     plot_steps_curve(curve).savefig(a.figure, dpi=80, bbox_inches="tight")
     print("wrote", a.out, "and", a.figure)
+    log = thin_log(run / "log.jsonl", a.log_every)
+    if log:
+        (Path(a.out).parent / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log))
+        print("wrote", Path(a.out).parent / "log.jsonl", f"({len(log)} rows)")
+
+
+def thin_log(path, every:int) -> list:
+    "The rows of a run's log.jsonl whose step is a multiple of `every` ([] if there is no log)."
+    path = Path(path)
+    if not path.exists(): return []
+    rows = [json.loads(l) for l in path.read_text().splitlines() if l.strip()]
+    return [r for r in rows if r["step"] % every == 0]
 
 
 if __name__ == "__main__": main()

@@ -53,3 +53,13 @@ def test_translate_accepts_the_short_name(tmp_path):
 def test_unknown_short_name_lists_the_shipped_ones():
     with pytest.raises((FileNotFoundError, ValueError)) as e: load_trained("no-such-model")
     assert NAME in str(e.value)
+
+
+def test_shipped_curve_thins_the_run_log(tmp_path):
+    "scripts/shipped_curve.py copies every --log-every-th row of the run's log beside the curve (notebook 04 plots it)."
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+    from shipped_curve import thin_log
+    rows = [{"step": s, "G": float(s)} for s in range(25, 1001, 25)]
+    (tmp_path / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + "\n")
+    assert [r["step"] for r in thin_log(tmp_path / "log.jsonl", 250)] == [250, 500, 750, 1000]
+    assert thin_log(tmp_path / "missing.jsonl", 250) == []
