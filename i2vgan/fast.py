@@ -202,17 +202,15 @@ def _nce_losses(pairs:list, tau:float) -> list:
 
 # %% ../nbs/06_fast.ipynb #bc87bfab
 def _stage_translate(step:FastStep, x:list, y:list, B:int) -> dict:
-    "1. G_Y on [y_t, y_t+1 (identity)] + [x_t, x_t+1 (translate)], and on x_t+2 (encode only, no graph); G_X likewise."
+    "1. G_Y on [y_t, y_t+1 (identity)] + [x_t, x_t+1 (translate)] + [x_t+2 (encode only)]; G_X likewise."
     idt, nce = step.model.config.use_identity, step.nce
     o = {"X": {}, "Y": {}}
     for src, G, s, t in (("X", "G_Y", x, y), ("Y", "G_X", y, x)):
-        rows = ([t[0], t[1]] if idt else []) + [s[0], s[1]]
-        out, taps = step.gen(G, torch.cat(rows), len(rows) * B)
+        rows = ([t[0], t[1]] if idt else []) + [s[0], s[1]] + ([s[2]] if nce else [])
+        out, taps = step.gen(G, torch.cat(rows), (4 if idt else 2) * B)
         if idt: o[src]["same"], out = out[:2 * B], out[2 * B:]
         o[src]["fake0"], o[src]["fake1"] = out[:B], out[B:2 * B]
-        if nce:                                   # the real frames' taps are PatchNCE keys: constants
-            with torch.no_grad(): _, taps2 = step.gen(G, s[2], 0)
-            o[src]["real_feats"] = [torch.cat([f[(2 * B if idt else 0):].detach(), f2]) for f, f2 in zip(taps, taps2)]   # x_t, x_t+1, x_t+2
+        o[src]["real_feats"] = [f[(2 * B if idt else 0):].detach() for f in taps]   # x_t, x_t+1, x_t+2: keys
     return o
 
 def _stage_predict(step:FastStep, o:dict, x:list, y:list, B:int):
