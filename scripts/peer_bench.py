@@ -330,8 +330,8 @@ NOTES = [
     "with autograd recording (then detached); ours uses no_grad there.",
     "Correctness caveat (timing unaffected): with torch 2.14.1 on the CPU the official step's EXS/INS gradients are "
     "wrong (InstanceNorm2d backward with a batch-1 channels_last incoming gradient, from PatchSampleF's permute).",
-    "Absolute times were taken while another long training run used the 2-core machine; the ratios within the run "
-    "are what count.",
+    "Absolute times depend on what else runs on the machine (the load average at the start and end is recorded); "
+    "the ratios within the run are what count.",
 ]
 
 if __name__ == "__main__":
