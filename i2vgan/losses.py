@@ -164,12 +164,23 @@ def features(self:PerceptualLoss, x:Tensor)->dict[str, Tensor]:
 
 # %% ../nbs/02_losses.ipynb #0a44441c
 @patch
+def _pair_features(self:PerceptualLoss, x:Tensor, y:Tensor)->tuple:
+    "Float32 VGG features of x and y: one call when both (or neither) need gradients, else the target's under `no_grad`."
+    px, py = self._prep(x, "x"), self._prep(y, "y")
+    grad = [torch.is_grad_enabled() and t.requires_grad for t in (x, y)]
+    if grad[0] == grad[1]:
+        B, f = x.shape[0], self.features(torch.cat([px, py]))        # one VGG call for both
+        return {l: v[:B].float() for l, v in f.items()}, {l: v[B:].float() for l, v in f.items()}
+    with torch.no_grad(): target = self.features(py if grad[0] else px)   # a constant: no backward over it
+    moving = self.features(px if grad[0] else py)
+    fx, fy = (moving, target) if grad[0] else (target, moving)
+    return {l: v.float() for l, v in fx.items()}, {l: v.float() for l, v in fy.items()}
+
+@patch
 def forward(self:PerceptualLoss, x:Tensor, y:Tensor)->Tensor:
     "Perceptual distance between two batches of frames in [-1,1] (symmetric; gradients reach both)."
     if x.shape != y.shape: raise ValueError(f"x and y must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
-    B = x.shape[0]
-    f = self.features(torch.cat([self._prep(x, "x"), self._prep(y, "y")]))   # one VGG call for both
-    fx, fy = {l: v[:B].float() for l, v in f.items()}, {l: v[B:].float() for l, v in f.items()}
+    fx, fy = self._pair_features(x, y)
     if self.form == "paper":
         content = sum(F.mse_loss(fx[l], fy[l]) for l in self.layers)
         style = sum((gram_matrix(fx[l]) - gram_matrix(fy[l])).pow(2).sum((1, 2)).mean() for l in self.layers)
@@ -243,10 +254,9 @@ def external_similarity_loss(encode:Callable, # encode(x, layers) -> list of fea
     "External similarity loss, eq. (12) × 1/(L·S): PatchNCE between a frame and its translation, averaged over patches and layers."
     if src.shape[0] != fake.shape[0] or src.shape[2:] != fake.shape[2:]:
         raise ValueError(f"src and fake must have the same batch size and H×W, got {tuple(src.shape)} and {tuple(fake.shape)}")
-    B = src.shape[0]
-    feats = encode(torch.cat([src, fake]), layers)                   # one encoder pass for keys and queries
-    k_pool, ids = mlp([f[:B] for f in feats], num_patches, None)     # positions drawn on the keys…
-    q_pool, _ = mlp([f[B:] for f in feats], num_patches, ids)        # …and reused for the queries
+    with torch.no_grad():                                            # keys are targets (detached in eq. 11): no graph
+        k_pool, ids = mlp(encode(src, layers), num_patches, None)    # positions drawn on the keys…
+    q_pool, _ = mlp(encode(fake, layers), num_patches, ids)          # …and reused for the queries
     return sum(patch_nce_loss(q, k, tau) for q, k in zip(q_pool, k_pool)) / len(q_pool)
 
 # %% ../nbs/02_losses.ipynb #6d5b3620

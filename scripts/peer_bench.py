@@ -1,13 +1,16 @@
 """The official I2V-GAN training step against ours, on the CPU, in one process.
 
-    python scripts/peer_bench.py --official /path/to/I2V-GAN [--size 128 --ngf 16 --steps 5 --warmup 2 --threads 1]
+    python scripts/peer_bench.py --official /path/to/I2V-GAN [--size 128 --ngf 16 --steps 5 --warmup 2 --threads 1 --timer cpu]
+    python scripts/peer_bench.py --official /path/to/I2V-GAN --flops              # FLOPs by operator: flops.json
+    python scripts/peer_bench.py --official /path/to/I2V-GAN --profile --steps 2  # operators' time, the core's peak: profile.json
 
 `--official` is a checkout of https://github.com/BIT-DA/I2V-GAN (not part of this repository). The script builds its
 model with the options of its README's training command (only the frame size and ngf changed; CPU, batch 1, no
 visdom/html), times `optimize_parameters()`, then our reference step (`Trainer`, preset `i2vgan-official`), our fast
 step (`FastTrainer`) in float32 and, on a CPU with native bf16, in bf16 autocast. The rows are timed in turn, one
 step each per round (the order rotating every round), so that a change of load on a shared machine hits all of them.
-It prints a table and writes results/peer-bench/peer.json.
+It prints a table and writes results/peer-bench/peer.json (`--timer cpu`: the medians are the process's CPU time per
+step, steadier than wall time when other work shares the cores; both are kept).
 """
 from __future__ import annotations
 import argparse, contextlib, datetime, json, os, statistics, sys, tempfile, time, warnings
@@ -116,10 +119,15 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=5, help="timed steps per row")
     ap.add_argument("--warmup", type=int, default=2, help="untimed steps per row first")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--timer", choices=("wall", "cpu"), default="wall",
+                    help="what 's/step' measures: wall time, or the process's CPU time (steadier on a shared machine); both are kept")
     ap.add_argument("--out", type=Path, default=None, help="default: results/peer-bench/peer.json (flops.json with --flops)")
     ap.add_argument("--flops", action="store_true", help="count the FLOPs of one step of each row instead of timing")
+    ap.add_argument("--profile", action="store_true", help="profile --steps steps of each row (torch.profiler, rows interleaved) "
+                    "and measure the core's matrix-product rate, instead of timing")
     a = ap.parse_args(argv)
-    a.out = a.out or REPO / "results" / "peer-bench" / ("flops.json" if a.flops else "peer.json")
+    if a.flops and a.profile: ap.error("--flops and --profile: choose one")
+    a.out = a.out or REPO / "results" / "peer-bench" / ("flops.json" if a.flops else "profile.json" if a.profile else "peer.json")
     torch.set_num_threads(a.threads)
     from i2vgan.fast import random_batch, native_bf16
 
@@ -142,13 +150,19 @@ def main(argv=None):
         else: trainers[name].train_step(b)
 
     if a.flops: return count_flops(a, step, [n for n in rows if "bf16" not in n], trainers)
+    if a.profile: return profile_rows(a, step, list(rows))
     names, times = list(rows), {n: [] for n in rows}
-    t_start = time.perf_counter()
+    clocks = {n: {"wall": [], "cpu": []} for n in rows}
+    t_start, load_start = time.perf_counter(), os.getloadavg()[0]
     for r in range(a.warmup + a.steps):
         order, last = names[r % len(names):] + names[:r % len(names)], {}    # rotate who goes first
         for n in order:
-            t0 = time.perf_counter(); step(n, r); last[n] = time.perf_counter() - t0
-            if r >= a.warmup: times[n].append(last[n])
+            t0, c0 = time.perf_counter(), time.process_time(); step(n, r)
+            dt = {"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0}
+            last[n] = dt[a.timer]
+            if r >= a.warmup:
+                times[n].append(last[n])
+                for k in dt: clocks[n][k].append(dt[k])
         print(f"round {r + 1}/{a.warmup + a.steps}{' (warm-up)' if r < a.warmup else ''}: "
               + ", ".join(f"{n} {last[n]:.2f} s" for n in names), file=sys.stderr, flush=True)
     wall = time.perf_counter() - t_start
@@ -157,7 +171,9 @@ def main(argv=None):
 
     ref = statistics.median(times[names[0]])
     table = [{"row": n, "s/step": statistics.median(times[n]), "steps/s": 1 / statistics.median(times[n]),
-              "× official": ref / statistics.median(times[n]), "times": times[n]} for n in names]
+              "× official": ref / statistics.median(times[n]), "times": times[n],
+              "wall s/step": statistics.median(clocks[n]["wall"]), "cpu s/step": statistics.median(clocks[n]["cpu"]),
+              "wall times": clocks[n]["wall"], "cpu times": clocks[n]["cpu"]} for n in names]
     print(f"{machine_info()['cpu']}, torch {torch.__version__}, {a.threads} thread(s), {a.size}×{a.size}, ngf {a.ngf}, batch 1, "
           f"{a.warmup} warm-up + {a.steps} timed steps per row (median)")
     print("| row | s/step | steps/s | × official |\n|---|---|---|---|")
@@ -166,7 +182,9 @@ def main(argv=None):
     res = {"date": datetime.date.today().isoformat(), "machine": f"{machine_info()['cpu']}, {os.cpu_count()} CPUs",
            "torch": torch.__version__, "threads": a.threads, "native bf16": bf16,
            "settings": {"size": a.size, "ngf": a.ngf, "batch": 1, "warmup": a.warmup, "steps": a.steps,
-                        "timer": "time.perf_counter per step, rows interleaved (one step each per round, order rotating)",
+                        "timer": ("time.perf_counter" if a.timer == "wall" else "time.process_time (the process's CPU time: "
+                                  "steadier than wall time on a shared machine, one thread)")
+                                 + " per step, rows interleaved (one step each per round, order rotating)",
                         "official command": "python train.py " + " ".join(README_COMMAND) + f" --fineSize {a.size} --loadSize {a.size} --ngf {a.ngf} --gpu_ids -1 --no_html --display_id 0",
                         "official": official_settings(official, opt),
                         "ours": {k: v for k, v in cfg.to_dict().items() if k in (
@@ -174,7 +192,7 @@ def main(argv=None):
                             "d_sees_predictions", "perceptual_form", "vgg_layers", "vgg_weights", "nce_layers", "nce_after_relu",
                             "num_patches", "mlp_units", "train_mlp", "pool_size", "lambda_exs", "lambda_ins")}},
            "parameters (official name: official, ours)": params,
-           "wall seconds": wall,
+           "wall seconds": wall, "load average (1 min) at start and end": [load_start, os.getloadavg()[0]],
            "rows": [{k: v for k, v in t.items()} for t in table],
            "notes": NOTES}
     a.out.parent.mkdir(parents=True, exist_ok=True)
@@ -199,15 +217,88 @@ def count_flops(a, step, names, trainers):
     res = {"date": datetime.date.today().isoformat(), "torch": torch.__version__,
            "settings": {"size": a.size, "ngf": a.ngf, "batch": 1, "counter": "torch.utils.flop_counter.FlopCounterMode, one step"},
            "GFLOP/step": gflop, "GFLOP/step by operator": by_op, "VGG-19 forward GFLOP per frame": vgg,
-           "notes": ["FLOPs of convolutions and matrix products (forward and backward), as FlopCounterMode counts them.",
-                     "VGG-19 is run up to relu5_1 (the official form's five Gram layers). A translated frame costs a forward "
-                     "and an input-gradient backward (its weights are frozen), about twice a forward; a real frame a forward.",
-                     "The official step and our reference step run VGG on 8 translated and 8 real frames; ours runs each "
-                     "batched pair (real, translated) through one autograd call, so its backward also covers the real half."]}
+           "notes": FLOPS_NOTES}
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(res, indent=1, ensure_ascii=False) + "\n")
     print(f"wrote {a.out}")
 
+
+def core_peak() -> dict:
+    """The core's float32 peak from what the CPU reports (vector width from its flags, clock from /proc/cpuinfo), and
+    the rates one thread reaches on large matrix products (float32, and bf16 where native)."""
+    flags, mhz = set(), None
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags") and not flags: flags = set(line.split(":", 1)[1].split())
+            if line.startswith("cpu MHz") and mhz is None: mhz = float(line.split(":", 1)[1])
+    except OSError: pass
+    lanes = 16 if "avx512f" in flags else 8 if "avx2" in flags else 4
+    fma_units = 2 if "fma" in flags else 1      # server cores with AVX-512 issue two FMAs a cycle (ports 0 and 5)
+    out = {"vector": "AVX-512" if lanes == 16 else "AVX2" if lanes == 8 else "SSE", "float32 lanes": lanes,
+           "FMA units (assumed)": fma_units, "clock MHz (/proc/cpuinfo)": mhz,
+           "amx_bf16": "amx_bf16" in flags, "avx512_bf16": "avx512_bf16" in flags}
+    if mhz: out["float32 peak GFLOP/s"] = lanes * fma_units * 2 * mhz / 1e3   # an FMA is 2 FLOPs per lane per unit per cycle
+    def rate(dtype, n=2048, reps=6):
+        a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+        a @ b
+        best = float("inf")
+        for _ in range(reps):
+            t0 = time.process_time(); a @ b; best = min(best, time.process_time() - t0)   # CPU time: load-proof
+        return 2 * n ** 3 / best / 1e9
+    out["float32 matmul GFLOP/s (2048², best of 6)"] = rate(torch.float32)
+    if out["amx_bf16"] or out["avx512_bf16"]: out["bf16 matmul GFLOP/s (2048², best of 6)"] = rate(torch.bfloat16)
+    return out
+
+
+def _op_kind(name:str) -> str:
+    "Which kind of work a profiler operator does: convolution (forward or backward), matrix product, or the rest."
+    if "convolution" in name: return "convolution"
+    if name in ("aten::bmm", "aten::mm", "aten::addmm", "aten::matmul", "aten::linear", "aten::baddbmm"): return "matrix product"
+    return "other"
+
+def profile_rows(a, step, names):
+    "Self CPU time by operator of each row (torch.profiler over --steps steps per row, one per round), and the core's peak."
+    from torch.profiler import profile, ProfilerActivity
+    os.environ.setdefault("KINETO_LOG_LEVEL", "5")
+    for n in names: step(n, 0)                                   # warm-up (the official MLPs are created in the first step)
+    ops = {n: {} for n in names}; wall = {n: 0.0 for n in names}
+    for r in range(a.steps):
+        for n in names[r % len(names):] + names[:r % len(names)]:
+            with profile(activities=[ProfilerActivity.CPU]) as prof:
+                t0 = time.perf_counter(); step(n, r + 1); wall[n] += time.perf_counter() - t0
+            for e in prof.key_averages():
+                ops[n][e.key] = ops[n].get(e.key, 0.0) + e.self_cpu_time_total / 1e6 / a.steps
+        print(f"profiled round {r + 1}/{a.steps}", file=sys.stderr, flush=True)
+    rows = {}
+    for n in names:
+        busy = sum(ops[n].values())
+        kinds = {}
+        for k, v in ops[n].items(): kinds[_op_kind(k)] = kinds.get(_op_kind(k), 0.0) + v
+        top = sorted(ops[n].items(), key=lambda kv: -kv[1])[:12]
+        rows[n] = {"wall s/step (profiled)": wall[n] / a.steps, "busy s/step": busy,
+                   "s/step by kind": kinds, "top operators": [{"operator": k, "s/step": v, "share": v / busy} for k, v in top]}
+    peak = core_peak()
+    print(f"{machine_info()['cpu']}: float32 peak {peak.get('float32 peak GFLOP/s', float('nan')):.0f} GFLOP/s from flags and clock, "
+          f"matmul {peak['float32 matmul GFLOP/s (2048², best of 6)']:.0f} GFLOP/s")
+    for n, r in rows.items():
+        print(f"{n}: " + ", ".join(f"{k} {v:.2f} s" for k, v in r["s/step by kind"].items()))
+    res = {"date": datetime.date.today().isoformat(), "machine": f"{machine_info()['cpu']}, {os.cpu_count()} CPUs",
+           "torch": torch.__version__, "threads": a.threads,
+           "settings": {"size": a.size, "ngf": a.ngf, "batch": 1, "steps": a.steps,
+                        "profiler": "torch.profiler, CPU activity, self time per operator, averaged over the profiled steps"},
+           "core": peak, "rows": rows}
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(json.dumps(res, indent=1, ensure_ascii=False) + "\n")
+    print(f"wrote {a.out}")
+
+
+FLOPS_NOTES = [
+    "FLOPs of convolutions and matrix products (forward and backward), as FlopCounterMode counts them.",
+    "VGG-19 is run up to relu5_1 (the official form's five Gram layers). A translated frame costs a forward "
+    "and an input-gradient backward (its weights are frozen), about twice a forward; a real frame a forward.",
+    "The official step and our reference step run VGG on 8 translated and 8 real frames, the real ones without "
+    "autograd (ours: PerceptualLoss takes a target's features under no_grad), and encode the real frame of each "
+    "external-similarity call without a backward pass (the official code detaches the keys; ours encodes them under no_grad)."]
 
 NOTES = [
     "Runtime patches of the official code (no source changed): nn.Module.cuda returns the module unchanged (it calls "
@@ -226,21 +317,21 @@ NOTES = [
     "translation and reconstruction passes instead of re-encoding (8 encoder-only frames instead of 24), runs the "
     "perceptual loss's VGG once per distinct real frame, and gives each D each real frame once (14 D passes in the D "
     "half instead of 16), all batched into a few calls.",
-    "Forward passes are equal (269 GFLOP of forward convolutions in both official and reference steps, flops.json), "
-    "but our reference step does more backward work (633 against 523 GFLOP a step): PerceptualLoss runs VGG on "
-    "cat([real, translated]) and external_similarity_loss the encoder on cat([real, translated]) in one autograd call each, "
-    "so the convolution backward also runs over the real half (whose gradient is zero). The official code runs the real "
-    "frame under no_grad (VGG) or detaches its keys (EXS) in separate calls. This is why the reference step is slower "
-    "than the official one although it runs the same passes. The fast step does 459 GFLOP, of which about 260 are "
-    "VGG-19 (8 translated frames forward + input-gradient backward, 6 distinct real frames forward, 11.8 GFLOP a forward).",
+    "Forward passes are equal (the same forward convolutions in the official and the reference step, flops.json). "
+    "The backward passes skip the real frames on both sides: the official code runs the real frame under no_grad (VGG) "
+    "or detaches its keys (EXS); ours takes the real frame's VGG features and the EXS keys under no_grad. Before that "
+    "change (2026-12-02) our reference step ran each (real, translated) pair through VGG and the encoder in one autograd "
+    "call, so its convolution backward also covered the real half (633 against 523 GFLOP a step) and it was slower than "
+    "the official step. The fast step's VGG-19 share: 8 translated frames forward + input-gradient backward, 6 distinct "
+    "real frames forward.",
     "Work the official step does and ours does not: its D networks are not frozen during the generator half, so "
     "loss_G.backward() also computes D weight gradients (then zeroed); its MLPs require gradients, so their gradients "
     "are computed (then zeroed) and an Adam step on zero gradients runs; the real-triplet INS profiles are computed "
     "with autograd recording (then detached); ours uses no_grad there.",
     "Correctness caveat (timing unaffected): with torch 2.14.1 on the CPU the official step's EXS/INS gradients are "
     "wrong (InstanceNorm2d backward with a batch-1 channels_last incoming gradient, from PatchSampleF's permute).",
-    "Absolute times were taken while another long training run used the 2-core machine; the ratios within the run "
-    "are what count.",
+    "Absolute times depend on what else runs on the machine (the load average at the start and end is recorded); "
+    "the ratios within the run are what count.",
 ]
 
 if __name__ == "__main__":
