@@ -633,9 +633,7 @@ def main(argv=None):
     a = parser().parse_args(argv)
     try:
         check_numbers(a); check_device(getattr(a, "device", None))
-        with warnings.catch_warnings():                     # a warning: one line too
-            warnings.showwarning = lambda msg, *_, **__: print(f"i2vgan {a.command}: warning: {one_line(msg)}", file=sys.stderr)
-            a.func(a)
+        a.func(a)
     except KeyboardInterrupt:
         hint = getattr(a, "on_interrupt", None)
         parser().exit(130, f"i2vgan {a.command}: interrupted{'; ' + hint if hint else ''}\n")

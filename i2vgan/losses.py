@@ -101,7 +101,7 @@ def _vgg_file(p:Path) -> dict:
     if not isinstance(sd, dict) or not sd or not all(torch.is_tensor(v) for v in sd.values()):
         raise ValueError(f"{p}: holds a {type(sd).__name__}, not a VGG-19 state dict (names → tensors, as torchvision's vgg19().state_dict())")
     if not {"features.0.weight", "0.weight"} & set(sd):
-        raise ValueError(f"{p}: a state dict without VGG-19's first layer (features.0.weight); expected torchvision's vgg19().state_dict()")
+        raise ValueError(f"{p}: not a VGG-19 state dict: it lacks VGG-19's first layer (features.0.weight) that torchvision's vgg19().state_dict() holds")
     return sd
 
 def _load_vgg_state(weights, seed):
