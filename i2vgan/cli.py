@@ -120,6 +120,7 @@ def parse_overrides(pairs:list) -> dict:
         out[k] = val
     return out
 
+# %% ../nbs/09_cli.ipynb #c31a0d04
 def _smallest_size(cfg:I2VGANConfig) -> int:
     "The smallest frame size that `cfg`'s networks allow."
     for s in range(8, cfg.size + 1, 4):
@@ -206,6 +207,7 @@ def _check_vgg_file(path):
     except FileNotFoundError: raise CLIError(f"--vgg-weights {path}: no such file; expected auto, imagenet, random or a VGG-19 state dict (.pth)") from None
     except ValueError as e: raise CLIError(f"--vgg-weights {one_line(e)}") from None
 
+# %% ../nbs/09_cli.ipynb #c31a0d05
 def _train(a) -> Trainer:
     import torch.distributed as dist
     from i2vgan.data import irvi_dataset
@@ -284,6 +286,7 @@ def cmd_evaluate(a):
     print(table)
     if a.out: table.save(a.out); print(f"saved {a.out}")
 
+# %% ../nbs/09_cli.ipynb #c31a0d06
 def cmd_bench(a):
     "Time the metrics, training steps or translation and print the tables; `all` on CUDA runs the full `gpu_check`."
     if a.what == "metrics":
@@ -520,6 +523,7 @@ def _train_args(sub):
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field, e.g. --set num_patches=128 (repeatable; default: none, the preset's and scale's values)")
     t.set_defaults(func=cmd_train, on_interrupt="checkpoints are only ever written whole: continue with --resume")
 
+# %% ../nbs/09_cli.ipynb #c31a0d07
 def _model_args(p):
     "--checkpoint, --official and --which: the options that name a model (`load_model`)."
     p.add_argument("--checkpoint", default=None, help="a checkpoint written by 'i2vgan train' (a step_*.pt file), or the short name of a model shipped with i2vgan "
@@ -617,7 +621,8 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 EXPECTED = (CLIError, OSError, ValueError, KeyError, FloatingPointError)   # bad input: one line, status 2
-CLI_WORDS = {"layout='strips'": "--layout strips", "layout='frames'": "--layout frames"}   # library words → options
+CLI_WORDS = {"layout='strips'": "--layout strips", "layout='frames'": "--layout frames",   # library words → options
+             "free some space, then resume": "free some space, then continue with --resume"}
 
 def one_line(e:BaseException, a=None) -> str:
     "An exception as one line: an OSError's file and reason (not its errno), a message's first line, library words as options."
@@ -625,7 +630,8 @@ def one_line(e:BaseException, a=None) -> str:
     else: msg = str(e.args[0]) if len(e.args) == 1 else str(e) or type(e).__name__
     msg = msg.strip().splitlines()[0] if msg.strip() else type(e).__name__
     for lib, cli in CLI_WORDS.items():
-        if a is not None and hasattr(a, cli.split()[0][2:]): msg = msg.replace(lib, cli)
+        opt = next(w for w in cli.split() if w.startswith("--"))[2:].replace("-", "_")   # the option the words name
+        if a is not None and hasattr(a, opt): msg = msg.replace(lib, cli)
     return msg
 
 def main(argv=None):

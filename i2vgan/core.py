@@ -80,7 +80,7 @@ class I2VGANConfig:
 
     def __post_init__(self):
         _check_field_types(self)
-        for k, allowed in (("upsample", ("antialiased", "transposed")), ("gan_mode", ("lsgan", "vanilla")), ("perceptual_form", ("paper", "official"))):
+        for k, allowed in (("gan_mode", ("lsgan", "vanilla")), ("perceptual_form", ("paper", "official"))):
             if getattr(self, k) not in allowed: raise ValueError(f"{k}={getattr(self, k)!r}: expected one of {', '.join(map(repr, allowed))}")
         if self.upsample not in ("antialiased", "transposed"):
             raise ValueError(f"upsample={self.upsample!r}: expected 'antialiased' (official) or 'transposed' (CycleGAN's)")

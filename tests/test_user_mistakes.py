@@ -32,7 +32,7 @@ def test_full_disk_while_checkpointing(capsys, world, run_dir, monkeypatch):
     monkeypatch.setattr(torch, "save", real)
     last = err.strip().splitlines()[-1]                       # after the progress bar: one line
     assert c == 2 and "Traceback" not in err and last.startswith("i2vgan train: error: "), err
-    for s in ("no space left", "MB free", "needs about", "MB)", "newest intact checkpoint is", "step_0000004.pt"): assert s in last, (s, last)
+    for s in ("no space left", "MB free", "needs about", "MB)", "newest intact checkpoint is", "step_0000004.pt", "--resume"): assert s in last, (s, last)
     assert not list((run_dir / "checkpoints").glob("*.tmp")) and not list((run_dir / "checkpoints").glob(".*")), err
 
 
@@ -74,7 +74,9 @@ def test_step_intervals_are_checked_up_front(capsys, world, tmp_path, flags, say
     assert not (tmp_path / "r").exists()
 
 
-def test_demo_threads_zero(capsys, tmp_path):
+def test_demo_threads_zero(capsys, tmp_path, monkeypatch):
+    def no_demo(*a, **k): raise AssertionError("the demo started")
+    monkeypatch.setattr(cli, "run_demo", no_demo)
     refused(capsys, "demo", "--out", tmp_path / "d", "--threads", "0", says=("--threads 0", "≥ 1"))
 
 
