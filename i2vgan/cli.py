@@ -130,10 +130,12 @@ def _smallest_size(cfg:I2VGANConfig) -> int:
 
 def step_memory(cfg:I2VGANConfig, batch_size:int=1) -> int:
     "About the bytes a training step needs at `cfg.size`: what autograd keeps of a generator step, measured at the smallest size and scaled by area, plus weights, gradients and Adam's moments."
-    small = _smallest_size(cfg)
+    import i2vgan.losses as losses
+    small, warned = _smallest_size(cfg), losses._RANDOM_VGG_WARNED
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")                       # random VGG weights: the same memory as ImageNet's
         m = I2VGAN(I2VGANConfig.from_dict({**cfg.to_dict(), "size": small, "vgg_weights": "random"}))
+        losses._RANDOM_VGG_WARNED = warned                    # the run's own model still says if its VGG is random
         fixed = {p.data_ptr() for p in [*m.parameters(), *m.buffers()]}
         kept = [0]
         def count(t):
