@@ -14,23 +14,27 @@ from .train import (Trainer, load_checkpoint, read_log, plot_losses, load_traine
                           run_lock, check_run_folder, newest_good_checkpoint, SCHEDULE_FIELDS, MODELS_DIR)
 
 # %% auto #0
-__all__ = ['TRAIN_DEFAULTS', 'DEMO_WORLD', 'DEMO_D_LAYERS', 'DEMO_COLUMNS', 'DEMO_SHIPPED', 'SEMANTIC_KEYS', 'EXPECTED',
-           'CLI_WORDS', 'CLIError', 'world_root', 'data_root', 'load_model', 'write_comparison', 'parse_overrides',
-           'train_config', 'train_from_args', 'cmd_train', 'output_path', 'cmd_translate', 'cmd_evaluate', 'cmd_bench',
-           'paired_lut', 'mean_visible_frame', 'shipped_for_demo', 'demo_outputs', 'demo_semantic', 'run_demo',
-           'cmd_demo', 'cmd_reproduce', 'parser', 'one_line', 'main']
+__all__ = ['AT_LEAST', 'TRAIN_DEFAULTS', 'DEMO_WORLD', 'DEMO_D_LAYERS', 'DEMO_COLUMNS', 'DEMO_SHIPPED', 'SEMANTIC_KEYS',
+           'EXPECTED', 'CLI_WORDS', 'CLIError', 'world_root', 'data_root', 'load_model', 'check_numbers', 'devices',
+           'check_device', 'out_folder', 'write_comparison', 'parse_overrides', 'step_memory', 'free_memory',
+           'check_memory', 'train_config', 'train_from_args', 'cmd_train', 'output_path', 'cmd_translate',
+           'cmd_evaluate', 'cmd_bench', 'paired_lut', 'mean_visible_frame', 'shipped_for_demo', 'demo_outputs',
+           'demo_semantic', 'run_demo', 'cmd_demo', 'cmd_reproduce', 'parser', 'one_line', 'main']
 
 # %% ../nbs/09_cli.ipynb #08662308
 class CLIError(Exception):
     "A refusal of the command line: `main` prints it as one line (`i2vgan <command>: error: …`) and exits with status 2."
 
-def world_root(cache=None, # folder of the rendered world (default: ~/.cache/i2vgan/world-<size>)
+def world_root(cache=None, # folder of the rendered world (default: $I2VGAN_CACHE/world-<size>, $I2VGAN_CACHE default ~/.cache/i2vgan)
                size:int=64, # frame size in pixels
               ) -> Path:
     "The built-in synthetic world at `size` px, rendered on first use (deterministic, two processes) and reused after."
     from i2vgan.world import make_world
-    root = Path(cache or Path.home() / ".cache" / "i2vgan" / f"world-{size}")
-    return make_world(root, size=size, seed=0, workers=2, overwrite=cache is None)   # our own cache: redo a partial one
+    root = Path(cache or Path(os.environ.get("I2VGAN_CACHE") or Path.home() / ".cache" / "i2vgan") / f"world-{size}")
+    try: return make_world(root, size=size, seed=0, workers=2, overwrite=cache is None)   # our own cache: redo a partial one
+    except OSError as e:
+        raise CLIError(f"--data world: cannot write the built-in world to {root} ({e.strerror or e}); set I2VGAN_CACHE to a "
+                       "folder with room for it, or pass --data a folder in IRVI's layout") from None
 
 def data_root(data:str, size:int=64) -> Path:
     "`world` or a folder in IRVI's layout; a clear error otherwise."
@@ -46,8 +50,46 @@ def load_model(a) -> I2VGAN:
         raise ValueError("give one of --checkpoint (a checkpoint written by 'i2vgan train', or a shipped model's name) or --official (a folder of the official release)")
     if a.checkpoint: return load_trained(a.checkpoint, a.device)
     need = ("G_B", "P_B") if a.fuse_predictor else ("G_B",)
-    model = I2VGAN.load_official(a.official, which=a.which, require=need)
+    try: model = I2VGAN.load_official(a.official, which=a.which, require=need)
+    except ValueError as e:                    # without --fuse only G_B is needed: go on without the file that failed
+        if a.fuse_predictor or "_net_G_B.pth" in str(e).split(":")[0]: raise
+        model = I2VGAN.load_official(a.official, which=a.which, require=need, use=("G_B",))
+        print(f"i2vgan {a.command}: warning: {one_line(e)}; translating with G_B alone (the predictor is not usable, "
+              "and only --fuse needs it)", file=sys.stderr)
     return model.to(a.device or default_device()).eval()
+
+# %% ../nbs/09_cli.ipynb #c31a0d02
+AT_LEAST = {"steps": 1, "batch_size": 1, "fps": 1, "frames": 1, "size": 1, "log_every": 1, "ckpt_every": 0, "sample_every": 0,
+            "threads": 1, "workers": 1, "d_layers": 0, "test_frames": 1}   # the smallest value of each whole-number option
+
+def check_numbers(a):
+    "Every whole-number option of `a` at least its `AT_LEAST`."
+    for k, low in AT_LEAST.items():
+        v = getattr(a, k, None)
+        if v is not None and v < low: raise CLIError(f"--{k.replace('_', '-')} {v}: expected a whole number ≥ {low}")
+
+def devices() -> list:
+    "The devices this machine has, by the names `--device` takes."
+    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    return ["cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())] + (["mps"] if mps else [])
+
+def check_device(name:str|None):
+    "A `--device` that torch knows and this machine has (None: the default); one line naming those it has."
+    if name is None: return
+    have = devices()
+    try: dev = torch.device(name)
+    except RuntimeError: raise CLIError(f"--device {name}: not a device name; this machine has {', '.join(have)}") from None
+    there = dev.type == "cpu" or (dev.type == "cuda" and (dev.index or 0) < torch.cuda.device_count()) or (dev.type == "mps" and "mps" in have)
+    if not there: raise CLIError(f"--device {name}: this machine has no such device; it has {', '.join(have)}")
+
+def out_folder(path, option:str="--out") -> Path:
+    "A folder to write into: neither it nor a folder above it a file, or a link that leads nowhere (a loop or a missing target)."
+    p = Path(path)
+    for q in (p, *p.parents):
+        if q.is_symlink() and not q.exists():
+            raise CLIError(f"{option} {p}: {q} is a symbolic link that leads nowhere (a loop, or a missing target); expected a folder")
+        if q.exists() and not q.is_dir(): raise CLIError(f"{option} {p}: {q} is a file; expected a folder")
+    return p
 
 # %% ../nbs/09_cli.ipynb #8fbc59e0
 def write_comparison(path, ir, out, gt=None, fps:int=8) -> Path:
@@ -66,6 +108,7 @@ def parse_overrides(pairs:list) -> dict:
         if "=" not in pair: raise ValueError(f"--set {pair}: expected KEY=VALUE, e.g. --set num_patches=128")
         k, v = pair.split("=", 1)
         if k not in fields: raise ValueError(f"--set {k}: unknown config field; expected one of {sorted(fields)}")
+        if k == "name": raise ValueError(f"--set name={v}: a run's losses are chosen with --preset ({', '.join(sorted(PRESETS))}), not --set name")
         default = getattr(I2VGANConfig(), k)
         try:
             if isinstance(default, bool): val = {"true": True, "false": False, "1": True, "0": False}[v.lower()]
@@ -77,6 +120,50 @@ def parse_overrides(pairs:list) -> dict:
         out[k] = val
     return out
 
+# %% ../nbs/09_cli.ipynb #c31a0d04
+def _smallest_size(cfg:I2VGANConfig) -> int:
+    "The smallest frame size that `cfg`'s networks allow."
+    for s in range(8, cfg.size + 1, 4):
+        try: I2VGANConfig.from_dict({**cfg.to_dict(), "size": s}); return s
+        except ValueError: pass
+    return cfg.size
+
+def step_memory(cfg:I2VGANConfig, batch_size:int=1) -> int:
+    "About the bytes a training step needs at `cfg.size`: what autograd keeps of a generator step, measured at the smallest size and scaled by area, plus weights, gradients and Adam's moments."
+    import i2vgan.losses as losses
+    small, warned = _smallest_size(cfg), losses._RANDOM_VGG_WARNED
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")                       # random VGG weights: the same memory as ImageNet's
+        m = I2VGAN(I2VGANConfig.from_dict({**cfg.to_dict(), "size": small, "vgg_weights": "random"}))
+        losses._RANDOM_VGG_WARNED = warned                    # the run's own model still says if its VGG is random
+        fixed = {p.data_ptr() for p in [*m.parameters(), *m.buffers()]}
+        kept = [0]
+        def count(t):
+            if t.data_ptr() not in fixed: kept[0] += t.nbytes
+            return t
+        batch = {f"{d}{k}": torch.zeros(1, ch, small, small) for d, ch in (("A", cfg.ir_channels), ("B", cfg.vis_channels)) for k in range(3)}
+        with torch.autograd.graph.saved_tensors_hooks(count, lambda t: t): m.generator_step(batch)
+    weights = sum(p.nbytes for p in m.parameters() if p.requires_grad)
+    return int(kept[0] * batch_size * (cfg.size / small) ** 2 + 4 * weights)
+
+def free_memory(device=None) -> int:
+    "Bytes free now on `device`: CUDA's free memory, else the system's available memory."
+    dev = torch.device(device) if device else default_device()
+    if dev.type == "cuda": return torch.cuda.mem_get_info(dev)[0]
+    try: return int(next(l for l in open("/proc/meminfo") if l.startswith("MemAvailable")).split()[1]) * 1024
+    except (OSError, StopIteration): return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+def check_memory(cfg:I2VGANConfig, batch_size:int=1, device=None):
+    "Refuse a frame size whose training step would not fit in the device's free memory, with the estimate and a size that fits."
+    need, free = step_memory(cfg, batch_size), free_memory(device)
+    if need <= free: return
+    step = 2 ** cfg.unet_downs if cfg.use_recurrent or cfg.use_recycle else 4
+    fits = int(cfg.size * (free / need) ** 0.5) // step * step
+    raise CLIError(f"--set size={cfg.size}: a training step at {cfg.size}×{cfg.size} px (batch {batch_size}) needs about {need / 1e9:.1f} GB, "
+                   f"more than the {free / 1e9:.1f} GB free on {device or default_device()}; " +
+                   (f"about size={fits} fits" if fits >= _smallest_size(cfg) else "even the smallest size does not fit"))
+
+# %% ../nbs/09_cli.ipynb #c31a0d03
 TRAIN_DEFAULTS = {"preset": "i2vgan", "scale": "tiny", "seed": 0, "vgg_weights": "auto"}   # what an option left out means
 
 def train_config(a, resumed=None) -> I2VGANConfig:
@@ -107,11 +194,22 @@ def _prepare_run(a):
 
 def train_from_args(a) -> Trainer:
     "`i2vgan train`'s work from its parsed options, with `make_trainer` (data-parallel when launched by torchrun)."
-    train_config(a)                                            # bad values and a missing --data folder: refused before --out is touched
+    cfg = train_config(a)                                      # bad values and a missing --data folder: refused before --out is touched
+    out_folder(a.out)
+    if cfg.vgg_weights not in ("auto", "imagenet", "random"): _check_vgg_file(cfg.vgg_weights)
+    if "size" in parse_overrides(a.set): check_memory(cfg, a.batch_size, a.device)
     if a.data != "world": data_root(a.data)
     with run_lock(a.out) if int(os.environ.get("RANK", "0")) == 0 else contextlib.nullcontext():
         return _train(a)
 
+def _check_vgg_file(path):
+    "`--vgg-weights` read as a VGG-19 state dict now, not after the run folder is prepared."
+    from i2vgan.losses import _load_vgg_state
+    try: _load_vgg_state(path, 0)
+    except FileNotFoundError: raise CLIError(f"--vgg-weights {path}: no such file; expected auto, imagenet, random or a VGG-19 state dict (.pth)") from None
+    except ValueError as e: raise CLIError(f"--vgg-weights {one_line(e)}") from None
+
+# %% ../nbs/09_cli.ipynb #c31a0d05
 def _train(a) -> Trainer:
     import torch.distributed as dist
     from i2vgan.data import irvi_dataset
@@ -119,6 +217,9 @@ def _train(a) -> Trainer:
     with rank0_first():                                        # rank 0 checks --out and renders the built-in world once
         resumed = _prepare_run(a) if int(os.environ.get("RANK", "0")) == 0 else newest_good_checkpoint(a.out)[0] if a.resume else None
         cfg = train_config(a, resumed)
+        if resumed is not None and (at := load_checkpoint(resumed)["step"]) >= a.steps:
+            raise CLIError(f"--steps {a.steps}: the run in {a.out} is already at step {at} ({resumed.name}); "
+                           f"give --steps above {at} to train it further")
         root = data_root(a.data, cfg.size)
     ds = irvi_dataset(root, "train", scene=getattr(a, "scene", None), layout=getattr(a, "layout", "auto"), **cfg.dataset_kwargs())
     trainer = make_trainer(I2VGAN(cfg), ds, a.out, batch_size=a.batch_size, ckpt_every=a.ckpt_every,
@@ -145,6 +246,7 @@ def output_path(path, option:str, # the option that named it, e.g. "--output"
                ) -> Path:
     "An output file checked before any work: never an input, its folder there and writable, no existing file unless `overwrite`."
     p = Path(path)
+    if p.is_symlink() and not p.exists(): raise CLIError(f"{option} {p}: is a symbolic link that leads nowhere (a loop, or a missing target)")
     for opt, q in inputs.items():
         if q and p.exists() and Path(q).exists() and os.path.samefile(p, q):
             raise CLIError(f"{option} {p} is the {opt} file: writing it would destroy that input; choose another name")
@@ -186,16 +288,20 @@ def cmd_evaluate(a):
     print(table)
     if a.out: table.save(a.out); print(f"saved {a.out}")
 
+# %% ../nbs/09_cli.ipynb #c31a0d06
 def cmd_bench(a):
     "Time the metrics, training steps or translation and print the tables; `all` on CUDA runs the full `gpu_check`."
     if a.what == "metrics":
-        from i2vgan.metrics import bench_metrics
+        from i2vgan.metrics import bench_metrics, SSIM_MIN_SIZE
+        if a.size is not None and a.size < SSIM_MIN_SIZE:
+            raise CLIError(f"--size {a.size}: SSIM's Gaussian window is {SSIM_MIN_SIZE}×{SSIM_MIN_SIZE} px; expected --size ≥ {SSIM_MIN_SIZE}")
         bench_metrics(n_frames=a.frames, size=a.size or 256)
         return
     from i2vgan.bench import bench, gpu_check
     try: sizes = tuple(int(s) for s in a.batch_sizes.split(","))
     except ValueError: raise ValueError(f"--batch-sizes {a.batch_sizes!r}: expected comma-separated integers, e.g. 1,8,32") from None
     if not sizes or min(sizes) < 1: raise ValueError(f"--batch-sizes {a.batch_sizes!r}: expected integers ≥ 1")
+    if a.out: out_folder(a.out)
     over = {"size": a.size} if a.size else {}
     dev = torch.device(a.device) if a.device else default_device()
     if a.what == "all" and dev.type == "cuda" and a.scale in (None, "paper") and not over:
@@ -337,8 +443,16 @@ def _demo_pictures(out:Path, rows:list, trainer, steps:int, columns=DEMO_COLUMNS
     ax.set_title(f"I2V-GAN tiny on the synthetic world, {steps} steps on the CPU"); ax.figure.tight_layout()
     ax.figure.savefig(out / "losses.png", dpi=100); plt.close(ax.figure)
 
+def _check_demo_folder(a):
+    "--out: a folder, and one whose world (if any) was made with this --seed."
+    meta = out_folder(a.out) / "world" / "world.json"
+    try: made = json.loads(meta.read_text()).get("seed")
+    except (OSError, ValueError, AttributeError): return           # no world yet (or not ours: make_world names it)
+    if made != a.seed: raise CLIError(f"--out {a.out}: its world was made with --seed {made}; pass --seed {made}, or choose another --out")
+
 def cmd_demo(a):
     "Run the tiny CPU demo (`run_demo`) and print its scores, the semantic columns and where its files went."
+    _check_demo_folder(a)
     info = run_demo(a.out, a.steps, a.seed, assets=None if a.no_assets else "assets", threads=a.threads)
     print(f"\nI2V-GAN demo: {info['steps']} training steps in {info['train_seconds']} s "
           f"({info['steps_per_second']} steps/s, CPU, {info['torch_threads']} threads), VGG weights: {info['vgg_weights']}")
@@ -370,6 +484,7 @@ def cmd_reproduce(a):
     "Train and score the methods and ablations over seeds (`reproduce`); print the summary and claim tables, write the figures."
     import matplotlib.pyplot as plt
     from i2vgan.reproduce import reproduce, claims_table, comparison_gif, plot_curves, HIGHER
+    out_folder(a.out)
     summary = reproduce(a.out, rows=a.rows, seeds=tuple(a.seeds), main_seeds=tuple(a.main_seeds), steps=a.steps, scale=a.scale,
                         workers=a.workers, data=a.data, resume=not a.no_resume, size=a.size,
                         n_layers_d=a.d_layers or None, test_frames=a.test_frames,
@@ -388,32 +503,34 @@ def cmd_reproduce(a):
 def _train_args(sub):
     "`i2vgan train`: data, preset, schedule, checkpoints and config overrides."
     t = sub.add_parser("train", help="train a model")
-    t.add_argument("--data", default="world", help="'world' (the built-in synthetic world) or a folder in IRVI's layout (single/, triplet/; or trainA/ trainB/)")
+    t.add_argument("--data", default="world", help="'world' (the built-in synthetic world) or a folder in IRVI's layout (single/, triplet/; or trainA/ trainB/) (default: %(default)s)")
     t.add_argument("--scene", default=None, help="one scene of a release tree, e.g. traffic (default: all scenes)")
-    t.add_argument("--layout", default="auto", choices=["auto", "frames", "strips"], help="image folders outside triplet/: frames, triplet strips (W = 3H), or auto (strips when exactly 3× wider than tall)")
+    t.add_argument("--layout", default="auto", choices=["auto", "frames", "strips"], help="image folders outside triplet/: frames, triplet strips (W = 3H), or auto (strips when exactly 3× wider than tall) (default: %(default)s)")
     t.add_argument("--preset", default=None, choices=sorted(PRESETS), help="which losses (default: i2vgan, the paper's; with --resume: the run's)")
     t.add_argument("--scale", default=None, choices=sorted(SCALES), help="tiny (CPU, 32 px; the default) or paper (256 px, GPU)")
-    t.add_argument("--steps", type=int, default=1000, help="total training steps (half constant lr, half decay)")
+    t.add_argument("--steps", type=int, default=1000, help="total training steps (half constant lr, half decay) (default: %(default)s)")
     t.add_argument("--out", default="outputs/train", help="folder for checkpoints, log.jsonl and samples; one run per folder: a folder "
-                   "holding another run is refused unless --resume or --overwrite, and a second trainer in a busy folder is refused")
+                   "holding another run is refused unless --resume or --overwrite, and a second trainer in a busy folder is refused (default: %(default)s)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint that loads (log rows "
                    "after it are dropped; an empty --out starts at step 0); --preset, --scale, --seed, --vgg-weights and --set "
                    "may be left out, and if given must match the run")
     t.add_argument("--overwrite", action="store_true", help="start anew in an --out that holds a run: its checkpoints, samples and log are deleted")
-    t.add_argument("--batch-size", type=int, default=1, help="triplets per step (paper: 1)")
+    t.add_argument("--batch-size", type=int, default=1, help="triplets per step (default: %(default)s, as the paper)")
     t.add_argument("--seed", type=int, default=None, help="random seed (default: 0)")
     t.add_argument("--vgg-weights", default=None, help="auto (the default) | imagenet | random | path to a VGG-19 state dict")
-    t.add_argument("--ckpt-every", type=int, default=200, help="steps between checkpoints")
-    t.add_argument("--log-every", type=int, default=10, help="steps between log lines")
-    t.add_argument("--sample-every", type=int, default=200, help="steps between sample grids (0: none)")
+    t.add_argument("--ckpt-every", type=int, default=200, help="steps between checkpoints (default: %(default)s; 0: only at the end)")
+    t.add_argument("--log-every", type=int, default=10, help="steps between log lines (default: %(default)s)")
+    t.add_argument("--sample-every", type=int, default=200, help="steps between sample grids (default: %(default)s; 0: none)")
     t.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
-    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field, e.g. --set num_patches=128 (repeatable)")
+    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field, e.g. --set num_patches=128 (repeatable; default: none, the preset's and scale's values)")
     t.set_defaults(func=cmd_train, on_interrupt="checkpoints are only ever written whole: continue with --resume")
 
+# %% ../nbs/09_cli.ipynb #c31a0d07
 def _model_args(p):
     "--checkpoint, --official and --which: the options that name a model (`load_model`)."
-    p.add_argument("--checkpoint", default=None, help="a checkpoint written by 'i2vgan train', or the short name of a model shipped with i2vgan (see i2vgan/models/)")
-    p.add_argument("--official", default=None, metavar="DIR", help="instead: a folder of the official release (<which>_net_G_B.pth, …)")
+    p.add_argument("--checkpoint", default=None, help="a checkpoint written by 'i2vgan train' (a step_*.pt file), or the short name of a model shipped with i2vgan "
+                   "(see i2vgan/models/; shipped:NAME always means the shipped one) (default: none; give this or --official)")
+    p.add_argument("--official", default=None, metavar="DIR", help="instead: a folder of the official release (<which>_net_G_B.pth, …) (default: none)")
     p.add_argument("--which", default="latest", help="with --official: the checkpoint prefix (default: latest)")
 
 def _translate_args(sub):
@@ -425,9 +542,9 @@ def _translate_args(sub):
                    "an existing file only with --overwrite)")
     r.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     r.add_argument("--side-by-side", action="store_true", help="write infrared | translation (| ground truth)")
-    r.add_argument("--ground-truth", default=None, help="with --side-by-side: visible video or folder shown as a third column")
+    r.add_argument("--ground-truth", default=None, help="with --side-by-side: visible video or folder shown as a third column (default: none)")
     r.add_argument("--fuse-predictor", "--fuse", action="store_true", help="average with the predictor's guess (training code's test path)")
-    r.add_argument("--batch-size", type=int, default=16, help="frames per forward call")
+    r.add_argument("--batch-size", type=int, default=16, help="frames per forward call (default: %(default)s)")
     r.add_argument("--fps", type=int, default=8, help="frames per second of the output")
     r.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     r.set_defaults(func=cmd_translate)
@@ -438,10 +555,10 @@ def _evaluate_args(sub):
     _model_args(e)
     e.add_argument("--data", default="world", help="'world' (the built-in synthetic world) or a folder in IRVI's layout (single/<scene>/testA, testB; or testA/ testB/); "
                    "where label maps lie beside the clips (testL/, trainL/ and labels.json, as in the world), a segmenter is trained on "
-                   "the visible training frames once (cached there as segmenter.pt) and the semantic columns are added")
+                   "the visible training frames once (cached there as segmenter.pt) and the semantic columns are added (default: %(default)s)")
     e.add_argument("--scene", default=None, help="one scene of a release tree, e.g. traffic (default: all scenes)")
     e.add_argument("--fuse-predictor", "--fuse", action="store_true", help="use the predictor fusion when translating")
-    e.add_argument("--out", default=None, help="also save the table (.csv or .json; an existing file only with --overwrite)")
+    e.add_argument("--out", default=None, help="also save the table (.csv or .json; an existing file only with --overwrite) (default: none, print only)")
     e.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     e.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     e.set_defaults(func=cmd_evaluate)
@@ -450,10 +567,10 @@ def _evaluate_args(sub):
 def _demo_args(sub):
     "`i2vgan demo`: the tiny CPU demo."
     d = sub.add_parser("demo", help="train a tiny I2V-GAN on the synthetic world on the CPU, translate unseen clips, score, write videos")
-    d.add_argument("--out", default="outputs/demo", help="output folder")
-    d.add_argument("--steps", type=int, default=1600, help="training steps")
-    d.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    d.add_argument("--seed", type=int, default=0, help="random seed")
+    d.add_argument("--out", default="outputs/demo", help="output folder (default: %(default)s)")
+    d.add_argument("--steps", type=int, default=1600, help="training steps (default: %(default)s)")
+    d.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: %(default)s)")
+    d.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s; a folder's world is made with one seed)")
     d.add_argument("--no-assets", action="store_true", help="don't copy the GIF, stills, plot and metrics to assets/")
     d.set_defaults(func=cmd_demo)
 
@@ -463,13 +580,13 @@ def _bench_args(sub):
     b.add_argument("what", choices=["metrics", "train", "translate", "all"],
                    help="metrics: seconds per metric for one clip; train: steps/s (and peak memory on CUDA) of the reference step, the fast step, on a CPU with native bf16 the fast step in bf16 (with --compile: the fast rows compiled); "
                         "translate: frames/s by batch size; all: train + translate (on CUDA: the full GPU check of appendix B, notebook 11)")
-    b.add_argument("--frames", type=int, default=100, help="clip length (metrics)")
+    b.add_argument("--frames", type=int, default=100, help="clip length (metrics; default: %(default)s)")
     b.add_argument("--size", type=int, default=None, help="frame size (default: 256 for metrics, the scale's otherwise)")
     b.add_argument("--scale", default=None, choices=sorted(SCALES), help="train/translate: paper (default on CUDA) or tiny (default on the CPU)")
     b.add_argument("--steps", type=int, default=None, help="train: timed steps (default: 20 on CUDA, 3 on the CPU)")
     b.add_argument("--compile", action="store_true", help="train/translate: also time the fast step, and the generator at the largest batch size, under torch.compile")
-    b.add_argument("--batch-sizes", default="1,8,32,64,128", help="translate: comma-separated frames per call")
-    b.add_argument("--out", default=None, help="all (CUDA): also write gpu_check.json to this folder")
+    b.add_argument("--batch-sizes", default="1,8,32,64,128", help="translate: comma-separated frames per call (default: %(default)s)")
+    b.add_argument("--out", default=None, help="all (CUDA): also write gpu_check.json to this folder (default: none)")
     b.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     b.set_defaults(func=cmd_bench)
 
@@ -477,19 +594,19 @@ def _reproduce_args(sub):
     "`i2vgan reproduce`: the methods and ablations over seeds."
     from i2vgan.reproduce import ROWS, MAIN_ROWS
     rp = sub.add_parser("reproduce", help="Cycle-GAN vs Recycle-GAN vs I2V-GAN and Table 5's ablations, same data/steps/seeds, scored")
-    rp.add_argument("--out", default="outputs/reproduction", help="folder for the runs, summary.json, methods.gif and curves.png")
+    rp.add_argument("--out", default="outputs/reproduction", help="folder for the runs, summary.json, methods.gif and curves.png (default: %(default)s)")
     rp.add_argument("--rows", nargs="+", default=None, metavar="ROW", help="rows to run (default: all): " + ", ".join(ROWS))
     rp.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="one run per seed and row (default: 0 1 2)")
     rp.add_argument("--main-seeds", nargs="*", type=int, default=[3, 4],
                     help="more seeds for the main rows (" + ", ".join(MAIN_ROWS) + ") and the references (default: 3 4)")
     rp.add_argument("--steps", type=int, default=800, help="training steps of every run (default: 800, as the kept reproduction)")
-    rp.add_argument("--scale", default="tiny", choices=sorted(SCALES), help="tiny (CPU, 32 px) or paper (256 px, GPU)")
-    rp.add_argument("--workers", type=int, default=1, help="runs in parallel (separate processes, one thread each)")
-    rp.add_argument("--data", default="world", help="'world' (the built-in synthetic world, made in --out) or a folder in IRVI's layout")
+    rp.add_argument("--scale", default="tiny", choices=sorted(SCALES), help="tiny (CPU, 32 px) or paper (256 px, GPU) (default: %(default)s)")
+    rp.add_argument("--workers", type=int, default=1, help="runs in parallel (separate processes, one thread each) (default: %(default)s)")
+    rp.add_argument("--data", default="world", help="'world' (the built-in synthetic world, made in --out) or a folder in IRVI's layout (default: %(default)s)")
     rp.add_argument("--size", type=int, default=None, help="frame size (default: 64 at the tiny scale, else the scale's)")
     rp.add_argument("--d-layers", type=int, default=3, help="PatchGAN layers (default: 3, a 70-px patch; 0: the scale's)")
-    rp.add_argument("--test-frames", type=int, default=None, help="score only the first N frames of each test clip")
-    rp.add_argument("--vgg-weights", default="auto", help="auto | imagenet | random | path to a VGG-19 state dict")
+    rp.add_argument("--test-frames", type=int, default=None, help="score only the first N frames of each test clip (default: every frame)")
+    rp.add_argument("--vgg-weights", default="auto", help="auto | imagenet | random | path to a VGG-19 state dict (default: %(default)s)")
     rp.add_argument("--no-resume", action="store_true", help="redo runs that have finished (default: skip them)")
     rp.add_argument("--no-figures", action="store_true", help="don't write methods.gif and curves.png")
     rp.add_argument("--no-references", action="store_true", help="don't score the infrared input and the untrained generator")
@@ -506,7 +623,8 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 EXPECTED = (CLIError, OSError, ValueError, KeyError, FloatingPointError)   # bad input: one line, status 2
-CLI_WORDS = {"layout='strips'": "--layout strips", "layout='frames'": "--layout frames"}   # library words → options
+CLI_WORDS = {"layout='strips'": "--layout strips", "layout='frames'": "--layout frames",   # library words → options
+             "free some space, then resume": "free some space, then continue with --resume"}
 
 def one_line(e:BaseException, a=None) -> str:
     "An exception as one line: an OSError's file and reason (not its errno), a message's first line, library words as options."
@@ -514,15 +632,16 @@ def one_line(e:BaseException, a=None) -> str:
     else: msg = str(e.args[0]) if len(e.args) == 1 else str(e) or type(e).__name__
     msg = msg.strip().splitlines()[0] if msg.strip() else type(e).__name__
     for lib, cli in CLI_WORDS.items():
-        if a is not None and hasattr(a, cli.split()[0][2:]): msg = msg.replace(lib, cli)
+        opt = next(w for w in cli.split() if w.startswith("--"))[2:].replace("-", "_")   # the option the words name
+        if a is not None and hasattr(a, opt): msg = msg.replace(lib, cli)
     return msg
 
 def main(argv=None):
     "Entry point of the `i2vgan` command: every command's errors end here, as one line on stderr."
     a = parser().parse_args(argv)
-    for k in ("steps", "batch_size", "fps", "frames", "size"):
-        if getattr(a, k, 1) is not None and getattr(a, k, 1) < 1: parser().exit(2, f"i2vgan: error: --{k.replace('_', '-')} must be ≥ 1\n")
-    try: a.func(a)
+    try:
+        check_numbers(a); check_device(getattr(a, "device", None))
+        a.func(a)
     except KeyboardInterrupt:
         hint = getattr(a, "on_interrupt", None)
         parser().exit(130, f"i2vgan {a.command}: interrupted{'; ' + hint if hint else ''}\n")

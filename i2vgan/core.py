@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_core.ipynb #8c72fe5b
 from __future__ import annotations
-import dataclasses, json, warnings
+import dataclasses, json, math, numbers, os, typing, warnings
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import numpy as np
@@ -16,7 +16,7 @@ from fastcore.basics import patch
 from .networks import (ResnetGenerator, UnetPredictor, PatchDiscriminator, PatchSampleMLP,
                              init_weights, default_device)
 from .losses import (adversarial_loss, PerceptualLoss, cycle_loss, recurrent_loss, recycle_loss,
-                           identity_loss, external_similarity_loss, internal_similarity_loss)
+                           identity_loss, external_similarity_loss, internal_similarity_loss, load_plain)
 
 # %% auto #0
 __all__ = ['PAPER_LAYERS', 'PRESETS', 'SCALES', 'OFFICIAL_NAMES', 'OFFICIAL_ROLES', 'I2VGANConfig', 'official_schedule', 'I2VGAN',
@@ -79,6 +79,9 @@ class I2VGANConfig:
     seed: int = 0
 
     def __post_init__(self):
+        _check_field_types(self)
+        for k, allowed in (("gan_mode", ("lsgan", "vanilla")), ("perceptual_form", ("paper", "official"))):
+            if getattr(self, k) not in allowed: raise ValueError(f"{k}={getattr(self, k)!r}: expected one of {', '.join(map(repr, allowed))}")
         if self.upsample not in ("antialiased", "transposed"):
             raise ValueError(f"upsample={self.upsample!r}: expected 'antialiased' (official) or 'transposed' (CycleGAN's)")
         if (self.use_exs or self.use_ins) and self.ir_channels != self.vis_channels:
@@ -94,7 +97,27 @@ class I2VGANConfig:
             raise ValueError(f"size={self.size}: the predictor's U-Net (unet_downs={self.unet_downs}) halves a frame {self.unet_downs} times; "
                              f"expected a multiple of {2 ** self.unet_downs}, or a smaller unet_downs")
         for k in ("lr", "tau"):
-            if not getattr(self, k) > 0: raise ValueError(f"{k}={getattr(self, k)!r}: expected a number > 0")
+            if not 0 < getattr(self, k) < math.inf: raise ValueError(f"{k}={getattr(self, k)!r}: expected a finite number > 0")
+        for k in (f.name for f in dataclasses.fields(self) if f.name.startswith("lambda_")):
+            if not 0 <= getattr(self, k) < math.inf: raise ValueError(f"{k}={getattr(self, k)!r}: expected a finite weight ≥ 0 (0 switches the term off)")
+        for k in ("beta1", "beta2"):
+            if not 0 <= getattr(self, k) < 1: raise ValueError(f"{k}={getattr(self, k)!r}: expected Adam's decay rate, in [0, 1)")
+        if self.size // 2 ** self.n_layers_d < 3:         # the last strided layer must leave ≥ 3 pixels for the two 4×4 convs after it
+            fits = max(n for n in range(self.size.bit_length()) if self.size // 2 ** n >= 3)
+            raise ValueError(f"n_layers_d={self.n_layers_d}: a {self.size}-pixel frame is too small for a discriminator that deep; "
+                             f"at most {fits} layers fit at size={self.size}")
+
+def _check_field_types(cfg):
+    "Every field of `cfg` of its annotated type (a whole number where a float is asked is taken); one ValueError naming the first that is not."
+    hints = typing.get_type_hints(type(cfg))
+    for f in dataclasses.fields(cfg):
+        want, v = hints.get(f.name), getattr(cfg, f.name)
+        if want in (int, float) and isinstance(v, numbers.Integral if want is int else numbers.Real) and not isinstance(v, bool):
+            setattr(cfg, f.name, want(v))
+        elif want is str and isinstance(v, os.PathLike): setattr(cfg, f.name, os.fspath(v))   # a path given as a Path
+        elif want is tuple and isinstance(v, list): setattr(cfg, f.name, tuple(v))
+        elif isinstance(want, type) and not isinstance(v, want):
+            raise ValueError(f"{f.name}={v!r}: expected a value of type {want.__name__}, got {type(v).__name__}")
 
 # %% ../nbs/03_core.ipynb #71faae0b
 @patch
@@ -380,9 +403,7 @@ def _clean_official(sd:dict) -> dict:
     return {k: v for k, v in sd.items() if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))}
 
 def _read_official(path:Path) -> dict:
-    try: sd = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e: raise ValueError(f"{path}: cannot be read as a PyTorch state dict ({type(e).__name__}); "
-                                            "expected a file written by the official code's save_network") from None
+    sd = load_plain(path, "a state dict written by the official code's save_network")
     if not isinstance(sd, dict) or not all(torch.is_tensor(v) for v in sd.values()):
         raise ValueError(f"{path}: holds a {type(sd).__name__}, expected a state dict (names → tensors) as the official code saves")
     return _clean_official(sd)
@@ -391,9 +412,9 @@ def _shape(sd, key, path, what):
     if key not in sd: raise ValueError(f"{path}: has no {key!r}; expected {what}")
     return tuple(sd[key].shape)
 
-def _first_of(folder:Path, which:str, names:tuple, key:str|None=None):
+def _first_of(folder:Path, which:str, names:tuple, key:str|None=None, use:tuple|None=None):
     "The first of the release's files `names` that exists, as (path, state dict), (None, None) if none; the pair must agree on `key`'s width."
-    found = [(p, _read_official(p)) for p in (folder / f"{which}_net_{n}.pth" for n in names) if p.exists()]
+    found = [(p, _read_official(p)) for p in (folder / f"{which}_net_{n}.pth" for n in names if use is None or n in use) if p.exists()]
     widths = [(p, sd[key].shape[0]) for p, sd in found if key in sd and sd[key].dim()]
     if len({w for _, w in widths}) > 1:
         (p, a), (q, b) = widths[:2]
@@ -404,6 +425,7 @@ def _first_of(folder:Path, which:str, names:tuple, key:str|None=None):
 # %% ../nbs/03_core.ipynb #24edce31
 def official_sizes(folder, # a folder of the official release
                    which:str="latest", # checkpoint prefix
+                   use:tuple|None=None, # the only files to read (default: every one present)
                   ) -> dict: # config fields read off the files' shapes
     "Generator, predictor, discriminator and MLP sizes of a released folder, read from its tensors' shapes."
     folder, kw = Path(folder), {}
@@ -422,16 +444,16 @@ def official_sizes(folder, # a folder of the official release
     vis = _shape(g, f"model.{last}.weight", path, w)[0]
     kw.update(ngf=ngf, n_blocks=len(blocks), ir_channels=ir, vis_channels=vis,
               upsample="antialiased" if any(key.endswith(".filt") for key in g) else "transposed")
-    p, sd = _first_of(folder, which, ("P_B", "P_A"), "model.model.0.weight")
+    p, sd = _first_of(folder, which, ("P_B", "P_A"), "model.model.0.weight", use)
     if sd is not None:
         kw["npf"] = _shape(sd, "model.model.0.weight", p, "a U-Net predictor (CycleGAN's UnetGenerator layout)")[0]
         kw["unet_downs"] = 2 + max(sum(1 for i in range(len(s) - 2) if s[i:i + 3] == ["model", "3", "model"])
                                    for s in (key.split(".") for key in sd))
-    p, sd = _first_of(folder, which, ("D_B", "D_A"), "model.0.weight")
+    p, sd = _first_of(folder, which, ("D_B", "D_A"), "model.0.weight", use)
     if sd is not None:
         kw["ndf"] = _shape(sd, "model.0.weight", p, "a PatchGAN discriminator (NLayerDiscriminator layout)")[0]
         kw["n_layers_d"] = sum(1 for key in sd if key.endswith(".weight") and sd[key].dim() == 4) - 2
-    p, sd = _first_of(folder, which, ("F_A", "F_B"), "mlp_0.0.weight")
+    p, sd = _first_of(folder, which, ("F_A", "F_B"), "mlp_0.0.weight", use)
     if sd is not None:
         kw["mlp_units"] = _shape(sd, "mlp_0.0.weight", p, "PatchNCE MLPs named mlp_0, mlp_1, …")[0]
         n = len({key.split(".")[0] for key in sd if key.startswith("mlp_")})
@@ -472,6 +494,7 @@ def load_official(cls, folder, # folder with the official release's `<which>_net
                   config:I2VGANConfig|None=None, # default: `i2vgan-official` at paper scale, sizes read off the files
                   require:tuple=("G_B", "G_A"), # files that must be there (the others load when present)
                   check_direction:bool=True, # stop if G_A and G_B look swapped (grey G_B output, colour G_A output)
+                  use:tuple|None=None, # the only files to read, e.g. ("G_B",) to translate (default: every one present)
                  ) -> I2VGAN:
     "An I2VGAN with the official release's weights mapped onto our names (G_B → G_Y, …)."
     folder = Path(folder)
@@ -480,12 +503,12 @@ def load_official(cls, folder, # folder with the official release's `<which>_net
         path = folder / f"{which}_net_{theirs}.pth"
         if not path.exists(): raise FileNotFoundError(f"{path}: missing; expected {OFFICIAL_ROLES[theirs]} saved by the official code")
     if config is None:
-        config = I2VGANConfig.preset("i2vgan-official", "paper", use_perceptual=False, **official_sizes(folder, which))
+        config = I2VGANConfig.preset("i2vgan-official", "paper", use_perceptual=False, **official_sizes(folder, which, use))
     model = cls(config)
     loaded = []
     for theirs, ours in OFFICIAL_NAMES.items():
         path = folder / f"{which}_net_{theirs}.pth"
-        if not path.exists(): continue
+        if not path.exists() or (use is not None and theirs not in use): continue
         _fit(getattr(model, ours), _read_official(path), path, f"{theirs} = our {_describe(config, ours)}")
         loaded.append(f"{theirs}→{ours}")
     model.loaded_official = loaded

@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_losses.ipynb #d020543c
 from __future__ import annotations
-import os, warnings
+import os, pickle, re, warnings
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -16,7 +16,7 @@ from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['VGG19_LAYERS', 'OFFICIAL_STYLE_WEIGHTS', 'adversarial_loss', 'gram_matrix', 'RandomVGGWarning',
-           'imagenet_vgg19_cache_path', 'PerceptualLoss', 'cycle_loss', 'recurrent_loss', 'recycle_loss',
+           'imagenet_vgg19_cache_path', 'load_plain', 'PerceptualLoss', 'cycle_loss', 'recurrent_loss', 'recycle_loss',
            'identity_loss', 'patch_nce_loss', 'external_similarity_loss', 'similarity_ratio',
            'internal_similarity_loss']
 
@@ -79,16 +79,41 @@ def _vgg19_features(n_modules:int):
         cut.append(v); count += 1 if v == "M" else 2
     return vgg.make_layers(cut)[:n_modules]
 
+def load_plain(path, # a .pt/.pth file
+               what:str="a torch file", # what the file should be, for the message
+               map_location="cpu"):
+    "`torch.load(weights_only=True)`: tensors and plain values only, so no code in a file ever runs; anything else refused in one line."
+    path = Path(path)
+    try:
+        with torch.serialization.safe_globals([torch.torch_version.TorchVersion]):   # a str subclass: the version in records written by earlier versions
+            return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        found = re.search(r"GLOBAL (\S+)", str(e))
+        raise ValueError(f"{path}: refused — it holds a Python object{f' ({found[1]})' if found else ''} besides tensors and "
+                         f"plain values, and loading it could run code; expected {what}") from None
+    except (RuntimeError, EOFError, OSError) as e:      # a truncated zip file raises OSError (errno 22)
+        if isinstance(e, FileNotFoundError): raise
+        raise ValueError(f"{path}: not readable as {what} (truncated or not a torch file: {str(e).splitlines()[0][:120]})") from None
+
+def _vgg_file(p:Path) -> dict:
+    "A VGG-19 state dict read from `p`, or one line saying what the file holds instead."
+    sd = load_plain(p, "a VGG-19 state dict (names → tensors, as torchvision's vgg19().state_dict())")
+    if not isinstance(sd, dict) or not sd or not all(torch.is_tensor(v) for v in sd.values()):
+        raise ValueError(f"{p}: holds a {type(sd).__name__}, not a VGG-19 state dict (names → tensors, as torchvision's vgg19().state_dict())")
+    if not {"features.0.weight", "0.weight"} & set(sd):
+        raise ValueError(f"{p}: not a VGG-19 state dict: it lacks VGG-19's first layer (features.0.weight) that torchvision's vgg19().state_dict() holds")
+    return sd
+
 def _load_vgg_state(weights, seed):
     "Resolve `weights` to (state_dict or None for random, label)."
     if isinstance(weights, (str, Path)) and str(weights) not in ("auto", "imagenet", "random"):
         p = Path(weights).expanduser()
         if not p.is_file(): raise FileNotFoundError(f"weights: no VGG-19 state dict at {p} (expected 'auto', 'imagenet', 'random' or a .pth path)")
-        return torch.load(p, map_location="cpu", weights_only=True), str(p)
+        return _vgg_file(p), str(p)
     if not isinstance(weights, (str, Path)): raise TypeError(f"weights must be 'auto', 'imagenet', 'random' or a path, got {type(weights).__name__}")
     cache = imagenet_vgg19_cache_path()
     if weights == "imagenet" or (weights == "auto" and cache.is_file()):
-        if cache.is_file(): return torch.load(cache, map_location="cpu", weights_only=True), "imagenet"
+        if cache.is_file(): return _vgg_file(cache), "imagenet"
         from torchvision.models import VGG19_Weights
         try: return VGG19_Weights.IMAGENET1K_V1.get_state_dict(progress=False), "imagenet"
         except Exception as e:
@@ -135,7 +160,8 @@ class PerceptualLoss(nn.Module):
         else:
             self.vgg = _vgg19_features(n)
             sd = {k.removeprefix("features."): v for k, v in sd.items() if not k.startswith("classifier.")}
-            self.vgg.load_state_dict({k: v for k, v in sd.items() if int(k.split(".")[0]) < n})
+            try: self.vgg.load_state_dict({k: v for k, v in sd.items() if k.split(".")[0].isdigit() and int(k.split(".")[0]) < n})
+            except RuntimeError as e: raise ValueError(f"{weights}: does not fit VGG-19 ({(str(e).splitlines() + [''])[1].strip()[:160]})") from None
         for p_ in self.vgg.parameters(): p_.requires_grad_(False)
         self._taps = {VGG19_LAYERS[l]: l for l in layers}
         self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)

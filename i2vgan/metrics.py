@@ -13,14 +13,16 @@ from skimage.color import rgb2gray
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from skimage.registration import optical_flow_tvl1
 from skimage.transform import warp
+from .losses import load_plain
 
 # %% auto #0
-__all__ = ['SSIM_KW', 'FLOW_PARAMS', 'TECOGAN_FARNEBACK', 'INCEPTION_URL', 'METRICS', 'SEGMENTER', 'SHIPPED_SEGMENTER',
-           'SEGMENTER_DIR', 'SEMANTIC', 'psnr', 'ssim', 'ClipFlows', 'warping_error', 'tof', 'frechet_distance',
-           'inception_weights', 'inception_extractor', 'frame_features', 'fid', 'kid', 'MetricTable', 'evaluate',
-           'irvi_clips', 'confusion', 'segmentation_scores', 'SegNet', 'segment', 'train_segmenter',
-           'shipped_segmenter', 'world_segmenter', 'semantic_score', 'semantic_figure', 'frame_differences', 'xt_slice',
-           'flicker_figure', 'bench_metrics', 'per_frame_scores', 'results_figure', 'ResultsViewer']
+__all__ = ['SSIM_KW', 'SSIM_MIN_SIZE', 'FLOW_PARAMS', 'TECOGAN_FARNEBACK', 'INCEPTION_URL', 'METRICS', 'SEGMENTER',
+           'SHIPPED_SEGMENTER', 'SEGMENTER_DIR', 'SEMANTIC', 'psnr', 'ssim', 'ClipFlows', 'warping_error', 'tof',
+           'frechet_distance', 'inception_weights', 'inception_extractor', 'frame_features', 'fid', 'kid',
+           'MetricTable', 'evaluate', 'irvi_clips', 'confusion', 'segmentation_scores', 'SegNet', 'segment',
+           'train_segmenter', 'shipped_segmenter', 'world_segmenter', 'semantic_score', 'semantic_figure',
+           'frame_differences', 'xt_slice', 'flicker_figure', 'bench_metrics', 'per_frame_scores', 'results_figure',
+           'ResultsViewer']
 
 # %% ../nbs/05_metrics.ipynb #07d28ae6
 def _pan_clip(image:np.ndarray=None, # RGB uint8 photograph; default: skimage's astronaut
@@ -87,6 +89,7 @@ def psnr(output, # translated frames: uint8 (T,H,W,3), a list of frames or one f
 
 # %% ../nbs/05_metrics.ipynb #3d0c00e3
 SSIM_KW = dict(channel_axis=-1, gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
+SSIM_MIN_SIZE = 2 * int(3.5 * SSIM_KW['sigma'] + 0.5) + 1   # skimage's Gaussian window (truncated at 3.5σ): frames need at least this many pixels a side
 
 def _ssim_frames(output, target) -> np.ndarray:
     o, t = _check_pair(output, target, ('output', 'target'))
@@ -676,7 +679,7 @@ def shipped_segmenter(root) -> SegNet|None:
     try: world, classes = (json.loads((Path(root) / f).read_text()) for f in ('world.json', 'labels.json'))
     except (OSError, ValueError): return None                       # not the built-in world: no shipped reader
     for path in sorted(SEGMENTER_DIR.glob('*.pt')):
-        ck = torch.load(path, weights_only=False); r = ck['record']
+        ck = load_plain(path, 'a segmenter: weights and a record of plain values'); r = ck['record']
         if ((r['world']['size'], r['world']['version']) == (world.get('size'), world.get('version'))
                 and set(world.get('kinds', ())) <= set(r['world']['kinds']) and r['classes'] == classes['classes']):
             net = SegNet(len(r['classes']), r['width']); net.load_state_dict(ck['state']); net.eval()
@@ -696,12 +699,13 @@ def world_segmenter(root, # a labelled data set in IRVI's layout (the built-in w
     want = dict(**p, classes=classes, trained_on=names, frames=len(frames))
     path = root / 'segmenter.pt'
     if path.is_file() and not retrain:
-        ck = torch.load(path, weights_only=False)
+        try: ck = load_plain(path, 'a segmenter: weights and a record of plain values')
+        except ValueError as e: raise ValueError(f"{e}; delete it to train this data set's segmenter anew") from None
         if {k: ck['record'].get(k) for k in want} == want:
             net = SegNet(len(classes), p['width']); net.load_state_dict(ck['state']); net.eval(); net.record = ck['record']; return net
     t0 = time.perf_counter()
     net = train_segmenter(frames, labels, len(classes), p['steps'], p['batch_size'], p['lr'], p['width'], p['seed'])
-    net.record = dict(want, train_seconds=round(time.perf_counter() - t0, 1), torch=torch.__version__, threads=torch.get_num_threads())
+    net.record = dict(want, train_seconds=round(time.perf_counter() - t0, 1), torch=str(torch.__version__), threads=torch.get_num_threads())
     net.record['upper_bound'] = semantic_score(None, root, net, truth=True)
     torch.save(dict(state=net.state_dict(), record=net.record), path)
     return net

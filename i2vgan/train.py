@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_train.ipynb #0085a83c
 from __future__ import annotations
-import contextlib, json, math, os, pickle, random, time, warnings
+import contextlib, errno, json, math, numbers, os, random, shutil, time, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -12,6 +12,7 @@ import torch.nn as nn
 import i2vgan
 from .networks import default_device
 from .core import I2VGAN, I2VGANConfig
+from .losses import load_plain
 
 # %% auto #0
 __all__ = ['SCHEDULE_FIELDS', 'MODELS_DIR', 'CURVE_METRICS', 'ImagePool', 'save_checkpoint', 'load_checkpoint', 'rng_state',
@@ -65,12 +66,7 @@ def load_checkpoint(path, # a file written by `save_checkpoint`
     "Read a checkpoint with `weights_only=True`; a clear error for a missing, truncated or unsafe file."
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"{path}: no such checkpoint file")
-    try: return torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as e:
-        raise ValueError(f"{path}: refused — it holds objects other than tensors and plain values "
-                         f"(torch.load weights_only=True said: {str(e).splitlines()[0][:200]})") from None
-    except (RuntimeError, EOFError, OSError) as e:      # a truncated zip file raises OSError (errno 22)
-        raise ValueError(f"{path}: not a readable checkpoint (truncated or not a torch file: {str(e)[:120]})") from None
+    return load_plain(path, "an i2vgan checkpoint", map_location)
 
 # %% ../nbs/04_train.ipynb #a4d64082
 def rng_state() -> dict:
@@ -119,6 +115,11 @@ def run_order(n:int, # dataset length
     return idx
 
 # %% ../nbs/04_train.ipynb #650378ed
+def _whole_number(name:str, v, low:int):
+    "Refuse, naming the argument, anything but a whole number ≥ `low`."
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
+        raise ValueError(f"{name}={v!r}: expected a whole number ≥ {low}")
+
 class Trainer:
     "Trains an `I2VGAN` on a `TripletDataset`, with logs, samples and resumable checkpoints in `out_dir`."
     def __init__(self, model:I2VGAN, # the model (its config holds the learning rate and schedule)
@@ -135,6 +136,8 @@ class Trainer:
                  live_plot:bool=False, # redraw a loss plot in the notebook while training
                 ):
         if len(dataset) == 0: raise ValueError("dataset is empty: expected at least one triplet")
+        for k, v, low in (("batch_size", batch_size, 1), ("log_every", log_every, 1), ("sample_every", sample_every, 0),
+                          ("ckpt_every", ckpt_every, 0), ("keep", keep, 1)): _whole_number(k, v, low)
         self.model, self.dataset, self.out = model, dataset, Path(out_dir)
         self.batch_size, self.log_every, self.sample_every = batch_size, log_every, sample_every
         self.ckpt_every, self.keep, self.progress, self.live_plot = ckpt_every, keep, progress, live_plot
@@ -246,9 +249,22 @@ def last_checkpoint(self:Trainer):
     "The newest checkpoint that loads, or None."
     return newest_good_checkpoint(self.out)[0]
 
+def _nbytes(x) -> int:
+    "Bytes of the tensors in a nested checkpoint state (about its size on disk)."
+    if torch.is_tensor(x): return x.nbytes
+    if isinstance(x, dict): return sum(_nbytes(v) for v in x.values())
+    return sum(_nbytes(v) for v in x) if isinstance(x, (list, tuple)) else 0
+
 def save(self:Trainer) -> Path:
-    "Write a checkpoint for the current step and keep only the newest `keep`."
-    p = save_checkpoint(self.out / "checkpoints" / f"step_{self.step:07d}.pt", self.state_dict())
+    "Write a checkpoint for the current step and keep only the newest `keep`; a full disk is named, with what is free and needed."
+    st, p = self.state_dict(), self.out / "checkpoints" / f"step_{self.step:07d}.pt"
+    try: save_checkpoint(p, st)                        # its temporary file is removed if the write fails
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT): raise
+        free = shutil.disk_usage(p.parent).free
+        raise OSError(e.errno, f"no space left on the disk holding {p.parent} ({free / 1e6:.0f} MB free; the checkpoint needs about "
+                      f"{_nbytes(st) / 1e6:.0f} MB); the newest intact checkpoint is {self.last_checkpoint() or 'none yet'}; "
+                      "free some space, then resume") from None
     for old in self.checkpoints()[:-self.keep]: old.unlink()
     return p
 
@@ -267,10 +283,24 @@ def sample_grid(model:I2VGAN, batch:dict) -> np.ndarray:
     cols = [c.expand(-1, 3, -1, -1) if c.shape[1] == 1 else c for c in cols]
     return np.concatenate([np.concatenate(list(to_uint8(c.float().cpu())), axis=0) for c in cols], axis=1)
 
+def _parse_log(p:Path) -> tuple:
+    "(the rows of log file `p` up to its first line that is not a log row, that line's index or None)."
+    rows = []
+    for i, line in enumerate(p.read_text(errors="replace").splitlines()):
+        if not line.strip(): continue
+        try: row = json.loads(line)
+        except ValueError: return rows, i
+        if not isinstance(row, dict) or not isinstance(row.get("step"), int): return rows, i
+        rows.append(row)
+    return rows, None
+
 def read_log(out_dir) -> list:
-    "The loss log of a run as a list of dicts."
+    "The loss log of a run as a list of dicts; a torn or garbled line is named (resuming sets it aside)."
     p = Path(out_dir) / "log.jsonl"
-    return [json.loads(l) for l in p.read_text().splitlines() if l.strip()] if p.exists() else []
+    if not p.exists(): return []
+    rows, bad = _parse_log(p)
+    if bad is not None: raise ValueError(f"{p} line {bad + 1}: not a log row (a torn or garbled write); resuming the run sets it and what follows aside")
+    return rows
 
 _COLOURS = {"adv": "C0", "cyc": "C1", "rcur": "C2", "rcyc": "C3", "exs": "C4", "ins": "C5", "idt": "C6", "D": "C9"}   # totals G, D: black, grey
 def _term(key:str) -> str: return key[:-2] if key[-2:] in ("_X", "_Y") else key    # "cyc_X" -> "cyc"; "D_X", "D_Y" -> "D"
@@ -324,6 +354,7 @@ def _fit_steps(self:Trainer, steps:int, # train until this many steps in total
     from tqdm.auto import tqdm
     import imageio.v3 as iio
     if resume and (p := self.last_checkpoint()) is not None: self.load_state_dict(load_checkpoint(p))
+    if self.step >= steps and self.is_main: warnings.warn(f"{self.out}: the run is already at step {self.step}, not below steps={steps}: nothing to train")
     main = self.is_main
     if main: self.out.mkdir(parents=True, exist_ok=True)
     fixed = self.batch_at(0) if main and self.sample_every else None
@@ -395,6 +426,26 @@ def _trim_log(out:Path, step:int):
         tmp = out / ".log.jsonl.tmp"
         tmp.write_text("".join(json.dumps(r) + "\n" for r in rows if r["step"] <= step)); os.replace(tmp, out / "log.jsonl")
 
+def _remove_partial_writes(out:Path) -> list:
+    "Delete temporary files that a write killed midway left behind (the caller holds the run's lock: nothing else writes there)."
+    tmps = sorted((out / "checkpoints").glob(".step_*.tmp")) + sorted(out.glob(".log.jsonl*.tmp"))
+    for p in tmps: p.unlink()
+    return [f"{out}: removed {len(tmps)} unfinished file(s) of an interrupted write ({', '.join(p.name for p in tmps[:3])})"] if tmps else []
+
+def _set_aside_torn_log(out:Path) -> list:
+    "Keep log.jsonl's rows up to its first torn or garbled line; move that line and the rest to log.jsonl.bad."
+    p = out / "log.jsonl"
+    if not p.exists(): return []
+    rows, bad = _parse_log(p)
+    if bad is None: return []
+    lines = p.read_text(errors="replace").splitlines(keepends=True)
+    aside = p.with_name("log.jsonl.bad")
+    with open(aside, "a") as f: f.write("".join(lines[bad:]))
+    tmp = out / ".log.jsonl.tmp"
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows)); os.replace(tmp, p)
+    return [f"{p} line {bad + 1} is not a log row (a torn or garbled write): kept the {len(rows)} rows before it; "
+            f"lines {bad + 1}–{len(lines)} set aside in {aside}"]
+
 def check_run_folder(out_dir, resume:bool=False, overwrite:bool=False,
                      words:tuple=("resume=True", "overwrite=True"), # how to name the two options in messages
                      restart:bool=False, # resume with no checkpoint that loads: start at step 0 without the lost run's log (else refuse)
@@ -402,17 +453,18 @@ def check_run_folder(out_dir, resume:bool=False, overwrite:bool=False,
     "Before training: a new run never mixes with an old one's files; `overwrite` deletes them; `resume` continues the newest good one."
     out = Path(out_dir)
     if resume and overwrite: raise ValueError(f"{words[0]} and {words[1]}: expected one of them, not both")
+    notes = _remove_partial_writes(out)
     files = sorted((out / "checkpoints").glob("step_*.pt")) + sorted((out / "samples").glob("step_*.png"))
     if overwrite:
         for p in files + [out / "log.jsonl"]: p.unlink(missing_ok=True)
-        return [f"{out}: deleted the earlier run's {len(files)} checkpoint and sample files and its log"] if files else []
+        return notes + ([f"{out}: deleted the earlier run's {len(files)} checkpoint and sample files and its log"] if files else [])
     good, bad = newest_good_checkpoint(out)
-    log = read_log(out)
-    if not resume and (good or bad or log):
-        what = f"checkpoints to {(good or bad[0][0]).name}" if good or bad else f"a log to step {log[-1]['step']}"
+    if resume: notes += _set_aside_torn_log(out)
+    log, torn = _parse_log(out / "log.jsonl") if (out / "log.jsonl").exists() else ([], None)
+    if not resume and (good or bad or log or torn is not None):
+        what = f"checkpoints to {(good or bad[0][0]).name}" if good or bad else f"a log to step {log[-1]['step']}" if log else "a log"
         raise FileExistsError(f"{out}: holds an earlier run ({what}); continue it with {words[0]}, "
                               f"replace it with {words[1]}, or choose another folder")
-    notes = []
     if resume and good is None and (bad or log):
         why = f"its checkpoints don't load ({bad[0][1]})" if bad else f"it has no checkpoints, only a log to step {log[-1]['step']}"
         if not restart: raise ValueError(f"{out}: nothing to resume: {why}; start anew with {words[1]}")
@@ -429,6 +481,7 @@ def fit(self:Trainer, steps:int, # train until this many steps in total
         overwrite:bool=False, # start anew in a folder that holds another run (its checkpoints, samples and log are deleted)
        ) -> list:
     "Train to `steps` total steps, holding `out_dir`'s lock; returns the log rows (only the main process writes files)."
+    _whole_number("steps", steps, 1)
     if not self.is_main: return self._fit_steps(steps, resume)
     with run_lock(self.out):
         if self.step == 0:                   # a fresh trainer: check the folder (a trainer that has trained just goes on)
@@ -445,13 +498,29 @@ def shipped_models() -> list[str]:
     return sorted(p.stem for p in MODELS_DIR.glob("*.pt"))
 
 def checkpoint_path(checkpoint) -> Path:
-    "A checkpoint file as given, else the shipped model of that short name; one clear error naming the shipped ones."
-    p = Path(checkpoint)
-    if p.exists(): return p
+    "A checkpoint file as given, else the shipped model of that short name (`shipped:NAME`: always the shipped one); one clear error otherwise."
     name = str(checkpoint)
-    if p.name == name and (MODELS_DIR / f"{name.removesuffix('.pt')}.pt").is_file(): return MODELS_DIR / f"{name.removesuffix('.pt')}.pt"
-    raise FileNotFoundError(f"{checkpoint}: no such checkpoint file, nor the name of a shipped model "
-                            f"(shipped: {', '.join(shipped_models()) or 'none yet'})")
+    shipped = MODELS_DIR / f"{name.removeprefix('shipped:').removesuffix('.pt')}.pt"
+    listed = f"shipped: {', '.join(shipped_models()) or 'none yet'}"
+    if name.startswith("shipped:"):
+        if shipped.is_file(): return shipped
+        raise FileNotFoundError(f"{name}: no shipped model of that name ({listed})")
+    p = Path(checkpoint)
+    if p.exists() and p.name == name and shipped.is_file():     # a bare name: the file here, or the shipped model?
+        raise ValueError(f"{name}: names both {'a folder' if p.is_dir() else 'a file'} in {Path.cwd()} and a shipped model; "
+                         f"write ./{name} for the one here, or shipped:{shipped.stem} for the shipped one")
+    if p.is_dir(): raise ValueError(_folder_given(p))
+    if p.suffix == ".json" and p.with_suffix(".pt").is_file():
+        raise ValueError(f"{p}: is a model card; the model it describes is {p.with_suffix('.pt')}: pass that file")
+    if p.exists(): return p
+    if p.name == name and shipped.is_file(): return shipped
+    raise FileNotFoundError(f"{checkpoint}: no such checkpoint file, nor the name of a shipped model ({listed})")
+
+def _folder_given(p:Path) -> str:
+    "What to say when a folder is given where a checkpoint file is expected."
+    good = newest_good_checkpoint(p)[0]
+    if good is not None: return f"{p}: is a run folder; its newest checkpoint is {good}: pass that file"
+    return f"{p}: is a folder; expected a checkpoint file (step_*.pt, written by training) or a shipped model's name"
 
 def load_trained(checkpoint, # a checkpoint written by `Trainer`, or the short name of a shipped model (`shipped_models()`)
                  device=None) -> I2VGAN:

@@ -53,7 +53,7 @@ def main(argv=None):
     methods.update({"per-pixel colouriser (paired)": lambda ir: apply_lut(lut, ir), "mean visible training frame": lambda ir: np.broadcast_to(mean, ir.shape).copy(),
                     "untrained": untrained.translate, "infrared as RGB": lambda ir: ir})
     scores, seg = score_all(methods, clips, root)
-    steps = {c: int(torch.load(m.checkpoint, map_location="cpu", weights_only=False).get("step", -1) or -1) for c, m in models.items()}
+    steps = {c: int(torch.load(m.checkpoint, map_location="cpu", weights_only=True).get("step", -1) or -1) for c, m in models.items()}
     print(f"{len(clips)} test clips of {root}; segmenter: {seg}")
     print(f"{'':40s} steps  PSNR    SSIM   pixel acc  class acc  mIoU   vehicle IoU")
     for k, s in scores.items():

@@ -33,7 +33,7 @@ def main(argv=None):
     seconds = time.perf_counter() - t0
     world = json.loads((Path(root) / "world.json").read_text())
     record = dict(**SHIPPED_SEGMENTER, classes=classes, world=world, frames=len(frames), train_seconds=round(seconds, 1),
-                  threads=a.threads, torch=torch.__version__, machine=machine_info()["cpu"], date=time.strftime("%Y-%m-%d"),
+                  threads=a.threads, torch=str(torch.__version__), machine=machine_info()["cpu"], date=time.strftime("%Y-%m-%d"),
                   command="python scripts/train_segmenter.py")
     record["upper_bound"] = semantic_score(None, root, net, truth=True)
     SEGMENTER_DIR.mkdir(parents=True, exist_ok=True)

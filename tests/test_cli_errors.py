@@ -109,7 +109,7 @@ def test_two_trainers_in_one_folder(capsys, world, tmp_path):
 def test_truncated_checkpoint_to_translate(capsys, finished, tmp_path, size):
     bad = tmp_path / "cut.pt"; bad.write_bytes(ckpt(finished).read_bytes()[:size])
     src = write_video(clip("traffic", 4, 32)[0], tmp_path / "clip.gif")
-    refused(capsys, "translate", "--checkpoint", bad, "--input", src, "--output", tmp_path / "o.gif", says=("cut.pt", "not a readable checkpoint"))
+    refused(capsys, "translate", "--checkpoint", bad, "--input", src, "--output", tmp_path / "o.gif", says=("cut.pt", "not readable", "truncated"))
 
 
 def test_resume_past_a_truncated_newest_checkpoint(capsys, world, run_dir):
