@@ -1,0 +1,96 @@
+"""Peak memory and throughput of `i2vgan translate` against the clip's length, on the CPU.
+
+    python scripts/translate_memory.py [--frames 100,2000 --size 256 --threads 1]
+                                       [--baseline DIR --baseline-frames 100,300 --baseline-name main]
+
+Each run is one `python -m i2vgan.cli translate` child process: the shipped tiny model (`traffic-tiny-64`) turns a
+synthetic MP4 clip of `--size`² frames into an MP4. The child's peak memory is its RSS high-water mark (`wait4`'s
+`ru_maxrss`: the Python process; ffmpeg's encoder and decoder are processes of their own, the same for every length);
+throughput is frames over the seconds `main` takes (loading the model, reading, translating, writing; the
+imports before it are timed apart as start-up). The input clips are
+written one frame at a time, so making a long one holds no more than a frame. `--baseline DIR` also times the library
+found in DIR (e.g. an older version unpacked with `git archive`) on `--baseline-frames`. Writes
+results/translate-memory/translate-memory.json with the CPU model and the date.
+"""
+from __future__ import annotations
+import argparse, datetime, json, os, subprocess, sys, tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import numpy as np
+from i2vgan.data import write_video
+from i2vgan.reproduce import machine_info
+
+MODEL = "traffic-tiny-64"
+
+
+def synthetic_frames(n:int, size:int, seed:int=0):
+    "A moving bright box on a noisy gradient, one uint8 size×size×3 frame at a time (nothing kept)."
+    rng = np.random.default_rng(seed)
+    ramp = np.linspace(40, 120, size, dtype=np.float32)[None, :] + np.zeros((size, 1), np.float32)
+    for t in range(n):
+        f = ramp + rng.normal(0, 6, (size, size)).astype(np.float32)
+        x = (7 * t) % (size - size // 4); y = size // 3
+        f[y:y + size // 6, x:x + size // 4] += 100
+        yield np.repeat(np.clip(f, 0, 255).astype(np.uint8)[..., None], 3, -1)
+
+
+CHILD = """import sys, time, json
+t0 = time.perf_counter()
+from i2vgan import cli
+t1 = time.perf_counter()
+cli.main(sys.argv[1:])
+print(json.dumps(dict(startup_s=t1 - t0, seconds=time.perf_counter() - t1)))"""
+
+def translate_run(code:Path, src:Path, out:Path, threads:int, extra=()) -> dict:
+    "One `i2vgan translate` in a child process whose library comes from `code`: its seconds and peak RSS in MB."
+    env = {**os.environ, "PYTHONPATH": str(code), "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    cmd = [sys.executable, "-c", CHILD, "translate", "--checkpoint", MODEL, "--input", str(src), "--output", str(out),
+           "--device", "cpu", "--overwrite", *extra]
+    p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tempfile.gettempdir())
+    _, status, usage = os.wait4(p.pid, 0)                   # this child's own rusage: its RSS high-water mark
+    out_text, err = p.stdout.read().decode(), p.stderr.read().decode()
+    if os.waitstatus_to_exitcode(status): sys.exit(f"translate failed: {err.strip()}")
+    t = json.loads(out_text.strip().splitlines()[-1])
+    return dict(seconds=round(t["seconds"], 2), startup_s=round(t["startup_s"], 2), peak_rss_mb=round(usage.ru_maxrss / 1024, 1))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--frames", default="100,2000", help="clip lengths for this checkout (default: 100,2000)")
+    ap.add_argument("--size", type=int, default=256, help="frame size in pixels (default: 256)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads of each run (default: 1)")
+    ap.add_argument("--side-by-side", action="store_true", help="also time --side-by-side --fuse on the longest clip")
+    ap.add_argument("--baseline", default=None, help="a folder holding an older i2vgan/ to time as well (default: none)")
+    ap.add_argument("--baseline-frames", default="100", help="clip lengths for --baseline (default: 100)")
+    ap.add_argument("--baseline-name", default="baseline", help="its name in the results (default: baseline)")
+    ap.add_argument("--out", default=str(REPO / "results" / "translate-memory" / "translate-memory.json"), help="results file")
+    a = ap.parse_args()
+    ours = [("this checkout", REPO, int(n), ()) for n in a.frames.split(",")]
+    base = [(a.baseline_name, Path(a.baseline), int(n), ()) for n in a.baseline_frames.split(",")] if a.baseline else []
+    longest = max(r[2] for r in base) if base else 0
+    runs = [r for r in ours if r[2] <= longest] + base + [r for r in ours if r[2] > longest]   # equal lengths run close together in time
+    if a.side_by_side: runs.append(("this checkout", REPO, ours[-1][2], ("--side-by-side", "--fuse")))
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        clips = {}
+        for n in sorted({r[2] for r in runs}):
+            clips[n] = write_video(synthetic_frames(n, a.size), Path(tmp) / f"in{n}.mp4", fps=25)
+        for code_name, code, n, extra in runs:
+            r = translate_run(code, clips[n], Path(tmp) / "out.mp4", a.threads, extra)
+            rows.append(dict(code=code_name, frames=n, options=" ".join(extra), **r, frames_per_s=round(n / r["seconds"], 2),
+                             load_avg_1min=round(os.getloadavg()[0], 1)))        # a shared machine: how busy it was
+            print(f"{code_name:>14} {n:5d} frames {' '.join(extra):24s} {r['seconds']:8.1f} s  {rows[-1]['frames_per_s']:6.2f} frames/s  "
+                  f"peak {r['peak_rss_mb']:7.0f} MB", flush=True)
+    ours = [r for r in rows if r["code"] == "this checkout" and not r["options"]]
+    res = dict(date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), machine=machine_info(),
+               model=MODEL, size=a.size, threads=a.threads, batch_size=16, rows=rows,
+               peak_ratio_longest_to_shortest=round(ours[-1]["peak_rss_mb"] / ours[0]["peak_rss_mb"], 3))
+    out = Path(a.out); out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=1) + "\n")
+    print(f"peak memory, {ours[-1]['frames']} frames / {ours[0]['frames']} frames: {res['peak_ratio_longest_to_shortest']:.3f} → {out}")
+
+
+if __name__ == "__main__": main()
