@@ -171,10 +171,10 @@ def cmd_translate(a):
     if a.ground_truth and not a.side_by_side:
         raise CLIError("--ground-truth is shown as a third column of --side-by-side: add --side-by-side, or leave --ground-truth out")
     output_path(a.output, "--output", (".mp4", ".gif"), a.overwrite, {"--input": a.input, "--ground-truth": a.ground_truth})
-    ir = read_frames(inp, layout="frames")                          # read, translated and written a batch at a time
     gt = read_frames(a.ground_truth, layout="frames") if a.ground_truth else None
-    if gt is not None and len(gt) != len(ir): raise CLIError(f"--ground-truth {a.ground_truth}: {len(gt)} frames; --input has {len(ir)}; expected clips of one length")
     model = load_model(a)
+    ir = read_frames(inp, layout="frames")                          # read, translated and written a batch at a time
+    if gt is not None and len(gt) != len(ir): raise CLIError(f"--ground-truth {a.ground_truth}: {len(gt)} frames; --input has {len(ir)}; expected clips of one length")
     fps = a.fps or getattr(ir, "fps", None) or 8                     # the input's own rate, else 8
     chunks = model.translate_chunks(ir, fuse_predictor=a.fuse_predictor, batch_size=a.batch_size, with_input=a.side_by_side)
     path = write_video(streamed_frames(chunks, gt), a.output, fps=fps)
