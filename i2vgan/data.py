@@ -383,7 +383,7 @@ def write_video(frames, # uint8 T×H×W(×C), a list or frame sequence (streamed
         os.replace(tmp, path)
     except OSError as e:
         if (full := _no_space(e, path, tmp, k)) is not None: raise full from None
-        if ext == '.mp4' and not e.filename: raise OSError(f"{path}: ffmpeg stopped writing after {k} frames ({_reason(e)})") from None
+        if ext == '.mp4' and ('FFMPEG' in str(e) or isinstance(e, BrokenPipeError)): raise OSError(f"{path}: ffmpeg stopped writing after {k} frames ({_reason(e)})") from None
         raise
     finally:
         if tmp.exists(): tmp.unlink()

@@ -180,7 +180,7 @@ def test_full_disk_is_named_and_the_partial_file_removed(ckpt, ir, tmp_path, mon
 def test_other_ffmpeg_failures_name_the_file_not_the_pipe(ir, tmp_path, monkeypatch):
     import imageio.v2 as iio
     monkeypatch.setattr(iio, "get_writer", lambda path, **kw: FailingWriter(path, IOError(
-        "[Errno 32] Broken pipe\n\nFFMPEG STDERR OUTPUT:\nError initializing output stream: encoder not found")))
+        "[Errno 32] Broken pipe\n\nFFMPEG COMMAND:\nffmpeg -y ...\n\nFFMPEG STDERR OUTPUT:\nError initializing output stream: encoder not found")))
     with pytest.raises(OSError) as e: write_video(ir[:6], tmp_path / "o.mp4")
     assert str(e.value).startswith(f"{tmp_path / 'o.mp4'}: ffmpeg stopped writing after 3 frames (Error initializing")
     assert list(tmp_path.iterdir()) == []
