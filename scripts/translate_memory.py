@@ -1,7 +1,7 @@
 """Peak memory and throughput of `i2vgan translate` against the clip's length, on the CPU.
 
     python scripts/translate_memory.py [--frames 100,2000 --size 256 --threads 1]
-                                       [--baseline DIR --baseline-frames 100,300 --baseline-name main]
+                                       [--baseline DIR --baseline-frames 100 --baseline-name main --repeat 2]
 
 Each run is one `python -m i2vgan.cli translate` child process: the shipped tiny model (`traffic-tiny-64`) turns a
 synthetic MP4 clip of `--size`² frames into an MP4. The child's peak memory is its RSS high-water mark (`wait4`'s
@@ -66,12 +66,13 @@ def main():
     ap.add_argument("--baseline", default=None, help="a folder holding an older i2vgan/ to time as well (default: none)")
     ap.add_argument("--baseline-frames", default="100", help="clip lengths for --baseline (default: 100)")
     ap.add_argument("--baseline-name", default="baseline", help="its name in the results (default: baseline)")
+    ap.add_argument("--repeat", type=int, default=1, help="run the lengths shared with --baseline this many times, alternating (default: 1)")
     ap.add_argument("--out", default=str(REPO / "results" / "translate-memory" / "translate-memory.json"), help="results file")
     a = ap.parse_args()
     ours = [("this checkout", REPO, int(n), ()) for n in a.frames.split(",")]
     base = [(a.baseline_name, Path(a.baseline), int(n), ()) for n in a.baseline_frames.split(",")] if a.baseline else []
     longest = max(r[2] for r in base) if base else 0
-    runs = [r for r in ours if r[2] <= longest] + base + [r for r in ours if r[2] > longest]   # equal lengths run close together in time
+    runs = ([r for r in ours if r[2] <= longest] + base) * a.repeat + [r for r in ours if r[2] > longest]   # equal lengths close in time
     if a.side_by_side: runs.append(("this checkout", REPO, ours[-1][2], ("--side-by-side", "--fuse")))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

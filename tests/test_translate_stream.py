@@ -118,18 +118,25 @@ def test_cli_ground_truth_of_another_length_is_refused_before_work(ckpt, ir, tmp
 
 
 # ---- frame rate and length ---------------------------------------------------------------------------------------------
+def mp4_rate_and_length(path) -> tuple:
+    "What the container says, read by imageio itself: (frames per second, number of frames)."
+    import imageio.v2 as iio
+    r = iio.get_reader(path, format="FFMPEG")
+    try: return r.get_meta_data()["fps"], r.count_frames()
+    finally: r.close()
+
+
 @pytest.mark.parametrize("ext", [".mp4", ".gif"])
 def test_output_keeps_the_input_frame_rate_and_length(ckpt, tmp_path, capsys, ext):
     frames = np.asarray(clip("traffic", 50, 32, seed=1)[0])               # 2 s at 25 fps
     src = write_video(frames, tmp_path / f"in{ext}", fps=25)
-    assert read_frames(src).fps == 25
     code, out, err = run(capsys, "translate", "--checkpoint", ckpt, "--input", src, "--output", tmp_path / "o.mp4", "--device", "cpu")
     assert code == 0, err
-    o = read_frames(tmp_path / "o.mp4")
-    assert (o.fps, len(o)) == (25, 50) and "25 fps" in out
+    assert mp4_rate_and_length(tmp_path / "o.mp4") == (25, 50) and "25 fps" in out
     code, _, err = run(capsys, "translate", "--checkpoint", ckpt, "--input", src, "--output", tmp_path / "p.mp4", "--fps", 10)
     assert code == 0, err
-    assert (read_frames(tmp_path / "p.mp4").fps, len(read_frames(tmp_path / "p.mp4"))) == (10, 50)   # --fps overrides
+    assert mp4_rate_and_length(tmp_path / "p.mp4") == (10, 50)            # --fps overrides
+    assert read_frames(src).fps == 25
 
 
 def test_image_folders_and_gifs_without_a_rate_keep_the_default(ckpt, ir, tmp_path, capsys):
@@ -141,7 +148,7 @@ def test_image_folders_and_gifs_without_a_rate_keep_the_default(ckpt, ir, tmp_pa
     for src in (folder, tmp_path / "norate.gif"):
         out = tmp_path / f"{Path(src).stem}.mp4"
         assert run(capsys, "translate", "--checkpoint", ckpt, "--input", src, "--output", out)[0] == 0
-        assert read_frames(out).fps == 8 and len(read_frames(out)) == 4
+        assert mp4_rate_and_length(out) == (8, 4)
     assert "default: the input video's own rate; 8 for image folders and GIFs" in " ".join(
         cli.parser()._subparsers._group_actions[0].choices["translate"].format_help().split())
 
