@@ -1,13 +1,20 @@
 """Peak memory and throughput of `i2vgan translate` against the clip's length, on the CPU.
 
     python scripts/translate_memory.py [--frames 100,2000 --size 256 --threads 1]
-                                       [--baseline DIR --baseline-frames 100 --baseline-name main --repeat 2]
+                                       [--baseline DIR --baseline-frames 100 --baseline-name main --repeat 2 --library-reps 3]
 
-Each run is one `python -m i2vgan.cli translate` child process: the shipped tiny model (`traffic-tiny-64`) turns a
+The committed results came from (DIR: `git archive <commit> i2vgan | tar -x -C DIR`, the library before streaming):
+
+    python scripts/translate_memory.py --baseline DIR --baseline-name "main bebce55"            # translate-memory.json
+    python scripts/translate_memory.py --frames 100 --baseline DIR --baseline-name "main bebce55" --repeat 2 \
+        --library-reps 3 --out results/translate-memory/throughput-100.json
+
+Each run is one `i2vgan translate` (`cli.main`) in a child process: the shipped tiny model (`traffic-tiny-64`) turns a
 synthetic MP4 clip of `--size`² frames into an MP4. The child's peak memory is its RSS high-water mark (`wait4`'s
 `ru_maxrss`: the Python process; ffmpeg's encoder and decoder are processes of their own, the same for every length);
 throughput is frames over the seconds `main` takes (loading the model, reading, translating, writing; the
-imports before it are timed apart as start-up). The input clips are
+imports before it are timed apart as start-up), by the clock and by the process's CPU time (which a busy shared
+machine disturbs far less; ffmpeg's own processes are not in it). The input clips are
 written one frame at a time, so making a long one holds no more than a frame. `--baseline DIR` also times the library
 found in DIR (e.g. an older version unpacked with `git archive`) on `--baseline-frames`. Writes
 results/translate-memory/translate-memory.json with the CPU model and the date.
@@ -41,8 +48,26 @@ CHILD = """import sys, time, json
 t0 = time.perf_counter()
 from i2vgan import cli
 t1 = time.perf_counter()
+c1 = time.process_time()
 cli.main(sys.argv[1:])
-print(json.dumps(dict(startup_s=t1 - t0, seconds=time.perf_counter() - t1)))"""
+print(json.dumps(dict(startup_s=t1 - t0, seconds=time.perf_counter() - t1, cpu_s=time.process_time() - c1)))"""
+
+LIBRARY = """import sys, time, json, numpy as np, torch
+from i2vgan.train import load_trained
+m = load_trained(sys.argv[1], "cpu")
+x = np.random.default_rng(0).integers(0, 256, (int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[3]), 3), dtype=np.uint8)
+best = []
+for _ in range(int(sys.argv[4])):
+    t = time.perf_counter(); m.translate(x); best.append(time.perf_counter() - t)
+print(json.dumps(dict(seconds=min(best))))"""
+
+def library_run(code:Path, n:int, size:int, reps:int, threads:int) -> float:
+    "`model.translate` on n in-memory frames in a child process whose library comes from `code`: the best of `reps` times."
+    env = {**os.environ, "PYTHONPATH": str(code), "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    r = subprocess.run([sys.executable, "-c", LIBRARY, MODEL, str(n), str(size), str(reps)], env=env, capture_output=True, text=True,
+                       cwd=tempfile.gettempdir())
+    if r.returncode: sys.exit(f"translate failed: {r.stderr.strip()}")
+    return json.loads(r.stdout.strip().splitlines()[-1])["seconds"]
 
 def translate_run(code:Path, src:Path, out:Path, threads:int, extra=()) -> dict:
     "One `i2vgan translate` in a child process whose library comes from `code`: its seconds and peak RSS in MB."
@@ -54,7 +79,8 @@ def translate_run(code:Path, src:Path, out:Path, threads:int, extra=()) -> dict:
     out_text, err = p.stdout.read().decode(), p.stderr.read().decode()
     if os.waitstatus_to_exitcode(status): sys.exit(f"translate failed: {err.strip()}")
     t = json.loads(out_text.strip().splitlines()[-1])
-    return dict(seconds=round(t["seconds"], 2), startup_s=round(t["startup_s"], 2), peak_rss_mb=round(usage.ru_maxrss / 1024, 1))
+    return dict(seconds=round(t["seconds"], 2), cpu_s=round(t["cpu_s"], 2), startup_s=round(t["startup_s"], 2),
+                peak_rss_mb=round(usage.ru_maxrss / 1024, 1))
 
 
 def main():
@@ -67,6 +93,8 @@ def main():
     ap.add_argument("--baseline-frames", default="100", help="clip lengths for --baseline (default: 100)")
     ap.add_argument("--baseline-name", default="baseline", help="its name in the results (default: baseline)")
     ap.add_argument("--repeat", type=int, default=1, help="run the lengths shared with --baseline this many times, alternating (default: 1)")
+    ap.add_argument("--library-frames", type=int, default=32, help="frames of the in-memory `model.translate` timing (default: 32)")
+    ap.add_argument("--library-reps", type=int, default=0, help="its repetitions per process, the best kept (default: 0, not run)")
     ap.add_argument("--out", default=str(REPO / "results" / "translate-memory" / "translate-memory.json"), help="results file")
     a = ap.parse_args()
     ours = [("this checkout", REPO, int(n), ()) for n in a.frames.split(",")]
@@ -82,12 +110,22 @@ def main():
         for code_name, code, n, extra in runs:
             r = translate_run(code, clips[n], Path(tmp) / "out.mp4", a.threads, extra)
             rows.append(dict(code=code_name, frames=n, options=" ".join(extra), **r, frames_per_s=round(n / r["seconds"], 2),
+                             frames_per_cpu_s=round(n / r["cpu_s"], 2),
                              load_avg_1min=round(os.getloadavg()[0], 1)))        # a shared machine: how busy it was
             print(f"{code_name:>14} {n:5d} frames {' '.join(extra):24s} {r['seconds']:8.1f} s  {rows[-1]['frames_per_s']:6.2f} frames/s  "
+                  f"{rows[-1]['frames_per_cpu_s']:6.2f} frames/CPU-s  "
                   f"peak {r['peak_rss_mb']:7.0f} MB", flush=True)
+    library = []
+    for _ in range(a.library_reps and a.repeat):                # the library alone, best of a few: less disturbed by a busy machine
+        for code_name, code in [("this checkout", REPO)] + ([(a.baseline_name, Path(a.baseline))] if a.baseline else []):
+            sec = library_run(code, a.library_frames, a.size, a.library_reps, a.threads)
+            library.append(dict(code=code_name, frames=a.library_frames, best_of=a.library_reps, seconds=round(sec, 2),
+                                frames_per_s=round(a.library_frames / sec, 2)))
+            print(f"{code_name:>14} model.translate, {a.library_frames} frames in memory, best of {a.library_reps}: "
+                  f"{sec:.1f} s  {a.library_frames / sec:.2f} frames/s", flush=True)
     ours = [r for r in rows if r["code"] == "this checkout" and not r["options"]]
     res = dict(date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), machine=machine_info(),
-               model=MODEL, size=a.size, threads=a.threads, batch_size=16, rows=rows,
+               model=MODEL, size=a.size, threads=a.threads, batch_size=16, rows=rows, library=library,
                peak_ratio_longest_to_shortest=round(ours[-1]["peak_rss_mb"] / ours[0]["peak_rss_mb"], 3))
     out = Path(a.out); out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=1) + "\n")
