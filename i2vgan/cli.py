@@ -16,10 +16,10 @@ from .train import (Trainer, load_checkpoint, read_log, plot_losses, load_traine
 # %% auto #0
 __all__ = ['AT_LEAST', 'TRAIN_DEFAULTS', 'DEMO_WORLD', 'DEMO_D_LAYERS', 'DEMO_COLUMNS', 'DEMO_SHIPPED', 'SEMANTIC_KEYS',
            'EXPECTED', 'CLI_WORDS', 'CLIError', 'world_root', 'data_root', 'load_model', 'check_numbers', 'devices',
-           'check_device', 'out_folder', 'write_comparison', 'parse_overrides', 'step_memory', 'free_memory',
-           'check_memory', 'train_config', 'train_from_args', 'cmd_train', 'output_path', 'cmd_translate',
-           'cmd_evaluate', 'cmd_bench', 'paired_lut', 'mean_visible_frame', 'shipped_for_demo', 'demo_outputs',
-           'demo_semantic', 'run_demo', 'cmd_demo', 'cmd_reproduce', 'parser', 'one_line', 'main']
+           'check_device', 'out_folder', 'write_comparison', 'streamed_frames', 'parse_overrides', 'step_memory',
+           'free_memory', 'check_memory', 'train_config', 'train_from_args', 'cmd_train', 'output_path',
+           'cmd_translate', 'cmd_evaluate', 'cmd_bench', 'paired_lut', 'mean_visible_frame', 'shipped_for_demo',
+           'demo_outputs', 'demo_semantic', 'run_demo', 'cmd_demo', 'cmd_reproduce', 'parser', 'one_line', 'main']
 
 # %% ../nbs/09_cli.ipynb #08662308
 class CLIError(Exception):
@@ -92,11 +92,19 @@ def out_folder(path, option:str="--out") -> Path:
     return p
 
 # %% ../nbs/09_cli.ipynb #8fbc59e0
-def write_comparison(path, ir, out, gt=None, fps:int=8) -> Path:
+def write_comparison(path, ir, out, gt=None, fps:float=8) -> Path:
     "Write infrared | translation (| ground truth) side by side as a video or GIF."
     from i2vgan.data import side_by_side, write_video
     clips = [ir, out] + ([gt] if gt is not None else [])
     return write_video(side_by_side(*clips), path, fps=fps)
+
+def streamed_frames(chunks, gt=None) -> iter:
+    "Frames one at a time from `translate_chunks`: the translation, or (with_input chunks) infrared | translation (| gt[t])."
+    from i2vgan.data import side_by_side
+    t = 0
+    for c in chunks:
+        if isinstance(c, tuple): c = side_by_side(*c, *([np.stack([gt[k] for k in range(t, t + len(c[1]))])] if gt is not None else []))
+        yield from c; t += len(c)
 
 # %% ../nbs/09_cli.ipynb #bd48f29a
 def parse_overrides(pairs:list) -> dict:
@@ -259,21 +267,20 @@ def output_path(path, option:str, # the option that named it, e.g. "--output"
 
 def cmd_translate(a):
     "Translate an infrared clip with a trained or official model; write the video (optionally side by side)."
-    from i2vgan.data import read_frames
+    from i2vgan.data import read_frames, write_video
     inp = Path(a.input)
     if not inp.exists(): raise FileNotFoundError(f"--input {inp}: no such video or folder")
     if a.ground_truth and not a.side_by_side:
         raise CLIError("--ground-truth is shown as a third column of --side-by-side: add --side-by-side, or leave --ground-truth out")
     output_path(a.output, "--output", (".mp4", ".gif"), a.overwrite, {"--input": a.input, "--ground-truth": a.ground_truth})
-    gt = np.stack(list(read_frames(a.ground_truth, layout="frames"))) if a.ground_truth else None
+    gt = read_frames(a.ground_truth, layout="frames") if a.ground_truth else None
     model = load_model(a)
-    ir = np.stack(list(read_frames(inp, layout="frames")))
-    out = model.translate(ir, fuse_predictor=a.fuse_predictor, batch_size=a.batch_size)
-    if a.side_by_side: path = write_comparison(a.output, ir, out, gt, fps=a.fps)
-    else:
-        from i2vgan.data import write_video
-        path = write_video(out, a.output, fps=a.fps)
-    print(f"translated {len(out)} frames → {path}")
+    ir = read_frames(inp, layout="frames")                          # read, translated and written a batch at a time
+    if gt is not None and len(gt) != len(ir): raise CLIError(f"--ground-truth {a.ground_truth}: {len(gt)} frames; --input has {len(ir)}; expected clips of one length")
+    fps = a.fps or getattr(ir, "fps", None) or 8                     # the input's own rate, else 8
+    chunks = model.translate_chunks(ir, fuse_predictor=a.fuse_predictor, batch_size=a.batch_size, with_input=a.side_by_side)
+    path = write_video(streamed_frames(chunks, gt), a.output, fps=fps)
+    print(f"translated {len(ir)} frames at {fps:g} fps → {path}")
 
 def cmd_evaluate(a):
     "Score a model on paired test clips; where label maps lie beside them (the built-in world), the semantic columns too."
@@ -545,7 +552,7 @@ def _translate_args(sub):
     r.add_argument("--ground-truth", default=None, help="with --side-by-side: visible video or folder shown as a third column (default: none)")
     r.add_argument("--fuse-predictor", "--fuse", action="store_true", help="average with the predictor's guess (training code's test path)")
     r.add_argument("--batch-size", type=int, default=16, help="frames per forward call (default: %(default)s)")
-    r.add_argument("--fps", type=int, default=8, help="frames per second of the output")
+    r.add_argument("--fps", type=float, default=None, help="frames per second of the output (default: the input video's own rate; 8 for image folders and GIFs that record none)")
     r.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     r.set_defaults(func=cmd_translate)
 

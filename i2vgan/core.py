@@ -20,8 +20,8 @@ from .losses import (adversarial_loss, PerceptualLoss, cycle_loss, recurrent_los
 
 # %% auto #0
 __all__ = ['PAPER_LAYERS', 'PRESETS', 'SCALES', 'OFFICIAL_NAMES', 'OFFICIAL_ROLES', 'I2VGANConfig', 'official_schedule', 'I2VGAN',
-           'flow', 'show_flow', 'direction_terms', 'generator_step', 'discriminator_step', 'translate',
-           'official_sizes', 'colour_spread', 'load_official']
+           'flow', 'show_flow', 'direction_terms', 'generator_step', 'discriminator_step', 'translate_chunks',
+           'translate', 'official_sizes', 'colour_spread', 'load_official']
 
 # %% ../nbs/03_core.ipynb #a310ad32
 PAPER_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -338,49 +338,101 @@ def discriminator_step(self:I2VGAN, batch:dict, # the batch of the generator ste
 I2VGAN.discriminator_step = discriminator_step
 
 # %% ../nbs/03_core.ipynb #13d8d466
-def _as_frame_tensor(frames, channels:int) -> torch.Tensor:
-    "T×C×H×W float in [-1, 1] from a path, a uint8 array/list of frames, or such a tensor."
-    from i2vgan.data import read_frames, to_tensor
-    if isinstance(frames, (str, Path)): frames = read_frames(frames)
-    if torch.is_tensor(frames):
-        x = frames.float()
-        if x.dim() == 3: x = x[None]
-    else:
-        arr = np.stack([np.asarray(f) for f in frames]) if not isinstance(frames, np.ndarray) else frames
-        if arr.ndim == 3: arr = arr[..., None]
-        if arr.ndim != 4 or arr.dtype != np.uint8:
-            raise ValueError(f"frames: expected uint8 T×H×W×C frames, got dtype {arr.dtype} and shape {arr.shape}")
-        x = to_tensor(arr)
-    if x.dim() != 4: raise ValueError(f"frames: expected T×C×H×W, got shape {tuple(x.shape)}")
+def _channels(x:torch.Tensor, channels:int) -> torch.Tensor:
+    "T×C×H×W frames with the network's channel count: grey repeated to RGB, RGB averaged to grey."
     if x.shape[1] == 1 and channels == 3: x = x.expand(-1, 3, -1, -1)
     if x.shape[1] == 3 and channels == 1: x = x.mean(1, keepdim=True)
     if x.shape[1] != channels: raise ValueError(f"frames: expected {channels} channels, got {x.shape[1]}")
     return x
 
+def _checked_tensor(x:torch.Tensor) -> torch.Tensor:
+    "A float C×H×W or T×C×H×W tensor as T×C×H×W; refused when it holds NaN or inf, or values outside [-1, 1]."
+    if not x.is_floating_point(): raise ValueError(f"frames: a {x.dtype} tensor; expected a float tensor in [-1, 1] (uint8 frames go in as a numpy array)")
+    x = x.detach().float()
+    if x.dim() == 3: x = x[None]                                          # one frame
+    if x.dim() != 4: raise ValueError(f"frames: expected a T×C×H×W tensor, got shape {tuple(x.shape)}")
+    if x.numel() and not torch.isfinite(x).all(): raise ValueError("frames: the tensor holds NaN or inf; expected finite values in [-1, 1]")
+    if x.numel() and (x.min() < -1 - 1e-5 or x.max() > 1 + 1e-5):
+        raise ValueError(f"frames: values run from {x.min():.4g} to {x.max():.4g}; expected [-1, 1] (0…255 frames: divide by 127.5 and subtract 1, or pass a uint8 array)")
+    return x
+
+class _Clip:
+    "A clip read a few frames at a time: a checked float tensor, or uint8 frames (array, list, frame sequence, path) read lazily."
+    def __init__(self, frames, channels:int):
+        from i2vgan.data import read_frames, FrameSequence
+        if isinstance(frames, (str, Path)): frames = read_frames(frames)
+        if torch.is_tensor(frames): frames = _checked_tensor(frames)
+        elif isinstance(frames, np.ndarray):
+            if frames.ndim == 2 or (frames.ndim == 3 and frames.shape[-1] in (1, 3, 4)): frames = frames[None]   # one H×W(×C) frame
+        elif not isinstance(frames, (list, tuple, FrameSequence)):
+            raise TypeError(f"frames: expected a uint8 array, a list of frames, a float tensor, a frame sequence or a path; got {type(frames).__name__}")
+        if len(frames) == 0: raise ValueError("frames: no frames; expected at least one")
+        self.frames, self.channels, self.shape0 = frames, channels, None
+        if isinstance(frames, (list, tuple)):                             # in memory: all sizes checked before any work
+            for k, f in enumerate(frames): self._checked(k, np.asarray(f))
+    def __len__(self): return len(self.frames)
+    def _checked(self, k:int, f:np.ndarray) -> np.ndarray:
+        if f.ndim == 2: f = f[..., None]
+        if f.dtype != np.uint8 or f.ndim != 3:
+            raise ValueError(f"frames: frame {k} has dtype {f.dtype} and shape {f.shape}; expected uint8 H×W×C frames (or a float tensor in [-1, 1])")
+        if self.shape0 is None: self.shape0 = f.shape
+        elif f.shape != self.shape0: raise ValueError(f"frames: frame {k} has shape {f.shape}, frame 0 has {self.shape0}; expected frames of one size")
+        return f
+    def read(self, a:int, b:int) -> tuple:
+        "Frames a…b−1: (uint8 b×H×W×C as given, or None for a tensor clip; float b×C×H×W in [-1, 1])."
+        from i2vgan.data import to_tensor
+        if torch.is_tensor(self.frames): return None, _channels(self.frames[a:b], self.channels)
+        u = np.stack([self._checked(k, np.asarray(self.frames[k])) for k in range(a, min(b, len(self)))])
+        return u, _channels(to_tensor(u), self.channels)
+
+def _as_frame_tensor(frames, channels:int) -> torch.Tensor:
+    "T×C×H×W float in [-1, 1] from a path, a uint8 array/list of frames, or such a tensor (the whole clip at once)."
+    clip = _Clip(frames, channels)
+    return clip.read(0, len(clip))[1]
+
 # %% ../nbs/03_core.ipynb #08c10c99
+def translate_chunks(self:I2VGAN, frames, # infrared clip: uint8 T×H×W×C array, T×C×H×W tensor in [-1, 1], a frame sequence or a path
+                     fuse_predictor:bool=False, # average G_Y(x_t) with P_Y(G_Y(x_{t-2}), G_Y(x_{t-1})) (training code's test path)
+                     batch_size:int=16, # frames per forward call, and per chunk
+                     direction:str="X", # "X": infrared → visible (G_Y); "Y": visible → infrared (G_X)
+                     with_input:bool=False, # yield (input frames as read, translation) pairs, e.g. to write them side by side
+                    ):
+    "Translate a clip `batch_size` frames at a time: yields uint8 chunks b×H×W×C, so memory stays flat in the clip's length."
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be a whole number ≥ 1, got {batch_size!r}")
+    n, c = _direction(self, direction), self.config
+    clip = _Clip(frames, c.ir_channels if direction == "X" else c.vis_channels)
+    H, W = clip.read(0, 1)[1].shape[-2:]
+    if min(H, W) < 8: raise ValueError(f"frames are {W}×{H} pixels; expected at least 8×8 (the generator halves a frame twice)")
+    return _chunks(self, n, clip, fuse_predictor, batch_size, 2 ** c.unet_downs if fuse_predictor else 4, with_input)
+
 @torch.no_grad()
-def translate(self:I2VGAN, frames, # infrared clip: uint8 T×H×W×C array, T×C×H×W tensor in [-1, 1], or a path
+def _chunks(model, n, clip, fuse, bs, pad, with_input):
+    "`translate_chunks`' generator; when fusing, the last two translations of a chunk are carried into the next."
+    from i2vgan.data import to_uint8
+    dev = next(model.parameters()).device
+    was_training = model.training; model.eval()
+    try:
+        prev = None                                                       # G's last two (padded) frames before this chunk
+        for a in range(0, len(clip), bs):
+            u, x = clip.read(a, a + bs)
+            fake = n["G"](_pad_to(x, pad).to(dev))
+            if fuse:
+                hist = fake if prev is None else torch.cat([prev, fake])
+                k = len(hist) - 2                                         # frames of this chunk with two predecessors
+                if k > 0: fake = torch.cat([fake[:-k], (n["P_tgt"](hist[:k], hist[1:k + 1]) + fake[-k:]) / 2])
+                prev = hist[-2:]
+            out = to_uint8(fake[..., :x.shape[-2], :x.shape[-1]].cpu())
+            yield (to_uint8(x) if u is None else u, out) if with_input else out
+    finally: model.train(was_training)
+
+def translate(self:I2VGAN, frames, # infrared clip: uint8 T×H×W×C array (or one H×W×C frame), T×C×H×W tensor in [-1, 1], or a path
               fuse_predictor:bool=False, # average G_Y(x_t) with P_Y(G_Y(x_{t-2}), G_Y(x_{t-1})) (training code's test path)
               batch_size:int=16, # frames per forward call
               direction:str="X", # "X": infrared → visible (G_Y); "Y": visible → infrared (G_X)
              ) -> np.ndarray:
     "Translate a whole clip, in batches, without gradients; returns uint8 T×H×W×C frames."
-    from i2vgan.data import to_uint8
-    n, c = _direction(self, direction), self.config
-    x = _as_frame_tensor(frames, c.ir_channels if direction == "X" else c.vis_channels)
-    H, W = x.shape[-2:]
-    if min(H, W) < 8: raise ValueError(f"frames are {W}×{H} pixels; expected at least 8×8 (the generator halves a frame twice)")
-    x = _pad_to(x, 2 ** c.unet_downs if fuse_predictor else 4)       # translated at a size the networks take, cropped back
-    dev = next(self.parameters()).device
-    was_training = self.training; self.eval()
-    fakes = torch.cat([n["G"](x[i:i + batch_size].to(dev)) for i in range(0, len(x), batch_size)])
-    if fuse_predictor and len(fakes) > 2:
-        T = len(fakes)
-        preds = torch.cat([n["P_tgt"](fakes[i:min(i + batch_size, T - 2)], fakes[i + 1:min(i + batch_size, T - 2) + 1])
-                           for i in range(0, T - 2, batch_size)])   # P(ỹ_t, ỹ_{t+1}) for t = 0 … T−3
-        fakes = torch.cat([fakes[:2], (preds + fakes[2:]) / 2])
-    self.train(was_training)
-    return to_uint8(fakes[..., :H, :W].cpu())
+    return np.concatenate(list(self.translate_chunks(frames, fuse_predictor, batch_size, direction)))
 
 def _pad_to(x:torch.Tensor, m:int) -> torch.Tensor:
     "Pad the bottom and right of T×C×H×W frames to multiples of `m` (mirrored where the frame is big enough, else repeated)."
@@ -389,7 +441,7 @@ def _pad_to(x:torch.Tensor, m:int) -> torch.Tensor:
     if not (ph or pw): return x
     return F.pad(x, (0, pw, 0, ph), mode="reflect" if ph < H and pw < W else "replicate")
 
-I2VGAN.translate = translate
+I2VGAN.translate_chunks, I2VGAN.translate = translate_chunks, translate
 
 # %% ../nbs/03_core.ipynb #0a7f9c0b
 OFFICIAL_NAMES = {"G_B": "G_Y", "G_A": "G_X", "P_A": "P_X", "P_B": "P_Y", "D_A": "D_X", "D_B": "D_Y", "F_A": "F_X", "F_B": "F_Y"}

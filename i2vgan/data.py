@@ -10,7 +10,7 @@ __all__ = ['IMAGE_EXTS', 'VIDEO_EXTS', 'one_thread', 'to_tensor', 'to_uint8', 's
            'triplet_panel', 'TripletViewer']
 
 # %% ../nbs/00_data.ipynb #9d75a122
-import os, re, io, uuid, contextlib
+import os, re, io, uuid, errno, shutil, contextlib
 from collections.abc import Sequence
 from pathlib import Path
 import numpy as np
@@ -208,6 +208,13 @@ class VideoFile(FrameSequence):
             except Exception as e: raise ValueError(f"{self.path}: cannot count frames ({_reason(e)}); expected a readable video") from None
             if self._n == 0: raise ValueError(f"{self.path}: no frames; expected a video with at least one frame")
         return self._n
+    @property
+    def fps(self) -> float|None:
+        "The container's frame rate (a GIF's from its first frame's duration); None when it records none."
+        r = self._reader()
+        try: v = 1000 / r.info['duration'] if isinstance(r, Image.Image) else r.get_meta_data().get('fps')
+        except (KeyError, ZeroDivisionError, TypeError): return None
+        return float(v) if v and np.isfinite(v) and v > 0 else None
     def _get(self, i):
         if i in self._cache: return self._cache[i]
         r = self._reader()
@@ -318,19 +325,39 @@ def _pixel_format(f) -> str:
     "yuv420p (what every player reads) for even H and W; yuv444p, which takes any size, for odd ones."
     return 'yuv444p' if f.shape[0] % 2 or f.shape[1] % 2 else 'yuv420p'
 
+def _no_space(e:OSError, path:Path, tmp:Path, k:int) -> OSError|None:
+    "A failed write that ran out of disk (ENOSPC, ffmpeg saying so, or its pipe broken with <1 MB left) as one clear line."
+    free = shutil.disk_usage(path.parent).free
+    full = e.errno == errno.ENOSPC or 'No space left' in str(e) or (('Broken pipe' in str(e) or isinstance(e, BrokenPipeError)) and free < 2**20)
+    if not full: return None
+    done = tmp.stat().st_size if tmp.exists() else 0
+    return OSError(errno.ENOSPC, f"no space left on {path.parent} ({free / 1e6:.0f} MB free; {k} frames had taken {done / 1e6:.1f} MB "
+                                 f"when it filled up); {path.name} was not written and its partial file was removed")
+
+def _remove_stale(path:Path):
+    "Remove partial files of `path` left by writers that no longer run (killed mid-write)."
+    head, tail = f".{path.stem}.", f".tmp{path.suffix.lower()}"
+    for t in [t for t in path.parent.iterdir() if t.name.startswith(head) and t.name.endswith(tail)]:
+        pid = t.name[len(head):].split('-')[0]
+        if not pid.isdigit(): continue
+        try: os.kill(int(pid), 0)
+        except ProcessLookupError: t.unlink(missing_ok=True)
+        except PermissionError: pass                                    # alive, someone else's
+
 def write_video(frames, # uint8 T×H×W(×C), a list or frame sequence (streamed), or a float tensor T×C×H×W in [-1, 1]
                 path, # .mp4 (H.264 via imageio-ffmpeg) or .gif
                 fps:float=8, # frames per second
                 quality:int=8, # mp4 quality 0–10
                ) -> Path:
-    "Write frames to a video through a temporary file renamed at the end: an existing file survives a failure."
+    "Write frames to a video through a temporary file renamed at the end: an existing file survives a failure, a full disk is named."
     path = Path(path); ext = path.suffix.lower()
     if ext not in ('.mp4', '.gif'): raise ValueError(f"{path}: unsupported video extension {ext!r}; expected '.mp4' or '.gif'")
     if not path.parent.exists(): raise FileNotFoundError(f"{path.parent}: folder does not exist; cannot write {path.name}")
     if path.is_dir(): raise IsADirectoryError(f"{path}: is a folder; expected the name of a video file to write")
     if isinstance(frames, torch.Tensor) and frames.is_floating_point(): frames = to_uint8(frames)
-    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp{ext}")
-    shape0 = None
+    _remove_stale(path)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp{ext}")
+    shape0, k = None, 0
     def checked():
         nonlocal shape0
         for k, f in enumerate(frames):
@@ -350,10 +377,14 @@ def write_video(frames, # uint8 T×H×W(×C), a list or frame sequence (streamed
             w = iio.get_writer(tmp, format='FFMPEG', fps=fps, quality=quality, macro_block_size=1, codec='libx264',
                                pixelformat=_pixel_format(first))
             try:
-                w.append_data(first)
-                for f in it: w.append_data(f)
+                w.append_data(first); k = 1
+                for f in it: w.append_data(f); k += 1
             finally: w.close()
         os.replace(tmp, path)
+    except OSError as e:
+        if (full := _no_space(e, path, tmp, k)) is not None: raise full from None
+        if ext == '.mp4' and ('FFMPEG' in str(e) or isinstance(e, BrokenPipeError)): raise OSError(f"{path}: ffmpeg stopped writing after {k} frames ({_reason(e)})") from None
+        raise
     finally:
         if tmp.exists(): tmp.unlink()
     return path

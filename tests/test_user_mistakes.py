@@ -220,16 +220,13 @@ def test_bench_metrics_size_below_the_ssim_window(capsys):
 
 # ---- --help -------------------------------------------------------------------------------------------------------------
 
-OTHER_BRANCH = {("translate", "--fps")}   # its default (the input's own frame rate) is described where it is implemented
-
 def test_every_option_states_its_default():
     sub = next(a for a in cli.parser()._actions if isinstance(a, argparse._SubParsersAction))
     missing = []
     for name, p in sub.choices.items():
         fmt = p._get_formatter()
         for act in p._actions:
-            if (not act.option_strings or act.required or (name, act.option_strings[0]) in OTHER_BRANCH
-                    or isinstance(act, (argparse._HelpAction, argparse._StoreTrueAction))): continue
+            if (not act.option_strings or act.required or isinstance(act, (argparse._HelpAction, argparse._StoreTrueAction))): continue
             if "default" not in fmt._expand_help(act): missing.append(f"{name} {act.option_strings[0]}")
         p.format_help()                                     # every help string formats
     assert not missing, missing
