@@ -194,10 +194,21 @@ def rows_of(records:dict) -> list:
     return rows
 
 
-def summarise(results:Path, budget_min:float) -> dict:
-    "summary.json and summary.md: every metric's mean and 95 % interval per row, and mIoU clip by clip against baseline-s0."
-    records = finished(results)
+def summarise(results:Path) -> dict:
+    "Write summary.json and summary.md from the finished records."
+    summary = summary_of(finished(results))
+    if not summary: return summary
+    write_json(results / "summary.json", summary)
+    (results / "summary.md").write_text(markdown_table(summary) + "\n")
+    return summary
+
+
+def summary_of(records:dict) -> dict:
+    "Every metric's mean and 95 % interval per row (trained weights, and their average), and mIoU clip by clip against baseline-s0."
     if not records: return {}
+    budgets = sorted({r["budget_cpu_seconds"] / 60 for r in records.values()})
+    if len(budgets) > 1: raise ValueError(f"the finished runs had different CPU budgets ({budgets} minutes): compare runs of one budget")
+    budget_min = budgets[0]
     base = records.get("baseline-s0")
     rows = []
     for r in rows_of(records):
@@ -209,8 +220,6 @@ def summarise(results:Path, budget_min:float) -> dict:
                    sources={**{n: s for n, _, s in CANDIDATES}, "+ema": EMA_SOURCE},
                    note=(f"A screen at {budget_min:g} CPU minutes per run (one torch thread), because this session's CPU time is scarce; "
                          "the plan for a decision is 20-30 CPU minutes per run. Decided by eval-set mIoU; every metric reported."))
-    write_json(results / "summary.json", summary)
-    (results / "summary.md").write_text(markdown_table(summary) + "\n")
     return summary
 
 
@@ -290,7 +299,7 @@ def main(argv=None):
     if a.cpu_minutes <= 0: p.error(f"--cpu-minutes {a.cpu_minutes}: expected a positive number")
     torch.set_num_threads(1)
     results = Path(a.results); results.mkdir(parents=True, exist_ok=True)
-    if a.summary: summarise(results, a.cpu_minutes); return
+    if a.summary: summarise(results); return
     if a.list:
         done = finished(results)
         for n, o, s in plan(done): print(f"{'done' if n in done else 'todo':4s}  {n:20s} {json.dumps(o):45s} {s}")
@@ -306,8 +315,8 @@ def main(argv=None):
         todo = [c for c in plan(done) if c[0] not in done and (not a.only or c[0] in a.only)]
         if not todo: break
         run_candidate(*todo[0], a, root)
-        summarise(results, a.cpu_minutes)
-    summarise(results, a.cpu_minutes)
+        summarise(results)
+    summarise(results)
     print("every candidate in the plan is finished", flush=True)
 
 
