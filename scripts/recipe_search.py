@@ -90,10 +90,11 @@ class EMA:
             for ps, p in zip(self.shadow[k].parameters(), m.parameters()): ps.lerp_(p.detach().float(), 1 - d)
             for bs, b in zip(self.shadow[k].buffers(), m.buffers()): bs.copy_(b)
 
-    def state_dict(self) -> dict: return {"n": self.n, "decay": self.decay, **{k: m.state_dict() for k, m in self.shadow.items()}}
+    def state_dict(self) -> dict: return {"n": self.n, "decay": self.decay, "nets": {k: m.state_dict() for k, m in self.shadow.items()}}
     def load_state_dict(self, st:dict):
         self.n, self.decay = st["n"], st["decay"]
-        for k, m in self.shadow.items(): m.load_state_dict(st[k])
+        nets = st.get("nets") or {k: st[k] for k in self.shadow}     # the first runs stored the nets beside n and decay
+        for k, m in self.shadow.items(): m.load_state_dict(nets[k])
 
 
 def translating(model:I2VGAN) -> dict: return {"G_Y": model.G_Y, "P_Y": model.P_Y}
@@ -245,7 +246,7 @@ def together(records:dict) -> dict|None:
         d = paired_difference(base["scores"], records[n]["scores"], "mIoU")["mean"]
         if d is not None and d > 0 and (g not in best or d > best[g][1]): best[g] = (n, d)
     if not best: return None
-    over = dict(CANDIDATES)
+    over = {n: o for n, o, _ in CANDIDATES}
     combo = {"model": {}}
     for n, _ in best.values():
         o = over[n]; combo["model"].update(o.get("model", {})); combo.update({k: v for k, v in o.items() if k != "model"})
