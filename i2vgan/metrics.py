@@ -17,11 +17,12 @@ from .losses import load_plain
 
 # %% auto #0
 __all__ = ['SSIM_KW', 'SSIM_MIN_SIZE', 'FLOW_PARAMS', 'TECOGAN_FARNEBACK', 'INCEPTION_URL', 'METRICS', 'SEGMENTER',
-           'SHIPPED_SEGMENTER', 'SEGMENTER_DIR', 'SEMANTIC', 'psnr', 'ssim', 'ClipFlows', 'warping_error', 'tof',
-           'frechet_distance', 'inception_weights', 'inception_extractor', 'frame_features', 'fid', 'kid',
-           'MetricTable', 'evaluate', 'irvi_clips', 'confusion', 'segmentation_scores', 'SegNet', 'segment',
-           'train_segmenter', 'shipped_segmenter', 'world_segmenter', 'semantic_score', 'semantic_figure',
-           'frame_differences', 'xt_slice', 'flicker_figure', 'bench_metrics', 'per_frame_scores', 'results_figure',
+           'SHIPPED_SEGMENTER', 'SEGMENTER_DIR', 'SEMANTIC', 'EVAL_SET', 'EVAL_METRICS', 'LOWER_IS_BETTER', 'psnr',
+           'ssim', 'ClipFlows', 'warping_error', 'tof', 'frechet_distance', 'inception_weights', 'inception_extractor',
+           'frame_features', 'fid', 'kid', 'MetricTable', 'evaluate', 'irvi_clips', 'confusion', 'segmentation_scores',
+           'SegNet', 'segment', 'train_segmenter', 'shipped_segmenter', 'world_segmenter', 'semantic_score',
+           'semantic_figure', 'frame_differences', 'xt_slice', 'flicker_figure', 'eval_set', 'mean_interval',
+           'score_eval_set', 'paired_difference', 'bench_metrics', 'per_frame_scores', 'results_figure',
            'ResultsViewer']
 
 # %% ../nbs/05_metrics.ipynb #07d28ae6
@@ -804,6 +805,93 @@ def flicker_figure(ir, # the infrared clip, uint8 (T,H,W,3): its flow defines th
     if title: fig.suptitle(title, fontsize=9)
     fig.tight_layout(pad=0.4, rect=(0, 0, 1, 0.96 if title else 1))
     return fig
+
+# %% ../nbs/05_metrics.ipynb #e5a10003
+EVAL_SET = dict(n_clips=32, size=64, frames=16, seed=99)   # the evaluation set: 32 traffic clips from layouts 9,940,000 on (base seed 99), which no training world uses
+EVAL_METRICS = ('PSNR', 'SSIM', 'pixel acc', 'mIoU', 'vehicle IoU', 'E_warp', 'tOF')   # its columns, per clip
+LOWER_IS_BETTER = ('E_warp', 'tOF')
+
+def eval_set(root=None, # folder to render into; default ~/.cache/i2vgan/eval-traffic-<size>, the library's world cache
+             n_clips:int=EVAL_SET['n_clips'], size:int=EVAL_SET['size'], frames:int=EVAL_SET['frames'], # clips, their frame size and length
+             seed:int=EVAL_SET['seed'], # base seed of the layouts: test layouts seed·100,000 + 40,000 + i
+             workers:int=1, # processes rendering clips
+            ) -> Path:
+    "The evaluation set: `n_clips` paired, labelled traffic test clips from layouts that no training world uses; rendered once (seeded, so the same everywhere) and reused."
+    from i2vgan.world import make_world
+    if seed == 0: raise ValueError("seed=0: the training worlds' base seed (their test clips are the demo's); choose another")
+    mine = root is None
+    root = Path(root) if root is not None else Path.home() / '.cache' / 'i2vgan' / f'eval-traffic-{size}'
+    return make_world(root, size=size, n_train=0, n_test=n_clips, test_frames=frames, kinds=('traffic',), seed=seed,
+                      workers=workers, overwrite=mine)    # our own cache: re-render one made with other parameters
+
+def mean_interval(values, # one value per clip (None and NaN are left out)
+                  level:float=0.95) -> dict:
+    "Mean over clips with its Student-t interval: {'mean', 'lo', 'hi', 'n'} (lo = hi = mean for one clip; all None for none)."
+    from scipy.stats import t as student_t
+    v = np.array([x for x in values if x is not None and np.isfinite(x)], np.float64)
+    if len(v) == 0: return dict(mean=None, lo=None, hi=None, n=0)
+    m = float(v.mean())
+    h = float(student_t.ppf(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else 0.0
+    return dict(mean=m, lo=m - h, hi=m + h, n=len(v))
+
+# %% ../nbs/05_metrics.ipynb #e5a10010
+_EVAL_CACHE = {}   # resolved root → the set's clips, labels and the flows every model's score reuses
+
+def _eval_data(root) -> dict:
+    "The evaluation set's clips, label maps, classes, and (lazily computed, cached) flows of its infrared and visible clips."
+    from i2vgan.data import irvi_labels
+    key = str(Path(root).resolve())
+    if key not in _EVAL_CACHE:
+        classes, labels = irvi_labels(root, 'test'); clips = irvi_clips(root)
+        missing = [n for n, _, gt in clips if gt is None or n not in labels]
+        if not clips or missing or classes is None:
+            raise ValueError(f"root={str(root)!r}: expected paired, labelled test clips (testA, testB, testL; see `eval_set`); "
+                             f"{'none found' if not clips else f'{missing} lack a visible clip or labels'}")
+        _EVAL_CACHE[key] = dict(clips=clips, labels=labels, classes=classes,
+                                ir_flows={n: ClipFlows(ir, f"clips[{n!r}] infrared") for n, ir, _ in clips},
+                                gt_flows={n: ClipFlows(gt, f"clips[{n!r}] visible", method='farneback') for n, _, gt in clips})
+    return _EVAL_CACHE[key]
+
+def _eval_row(out, ir, gt, labels, net, classes, ir_flow, gt_flow, name) -> tuple:
+    "One clip's scores, and its confusion matrix (for the pooled semantic score)."
+    conf = confusion(segment(net, out), labels, len(classes)); s = segmentation_scores(conf, classes)
+    p = _psnr_frames(out, gt).mean()
+    row = {'PSNR': float(p) if np.isfinite(p) else None, 'SSIM': float(_ssim_frames(out, gt).mean()),
+           'pixel acc': s['pixel acc'], 'mIoU': s['mIoU'], 'vehicle IoU': s['IoU'].get('vehicle'),
+           'E_warp': float(_warp_errors(out, ir_flow).mean()),
+           'tOF': float(_tof_frames(ClipFlows(out, f"translation of clip {name!r}", method='farneback'), gt_flow).mean())}
+    return row, conf
+
+def score_eval_set(model_or_frames, # a model with .translate, a callable (infrared uint8 T×H×W×3 → frames), or {clip: frames}
+                   root=None, # the evaluation set (default: `eval_set()`, rendered on first use)
+                   segmenter:nn.Module|None=None, # default: the shipped segmenter that fits the set
+                   fuse_predictor:bool=False, # passed to `model.translate`
+                  ) -> dict:
+    "Score a translation on the evaluation set: per clip PSNR, SSIM, pixel acc, mIoU, vehicle IoU, E_warp, tOF; their means over clips with 95 % intervals; and the semantic score pooled over clips."
+    root = Path(root) if root is not None else eval_set()
+    data = _eval_data(root)
+    net = segmenter if segmenter is not None else shipped_segmenter(root)
+    if net is None: raise ValueError(f"root={str(root)!r}: no shipped segmenter fits this set (64-pixel traffic worlds); pass segmenter=")
+    per_clip, conf = {}, 0
+    for i, (name, ir, gt) in enumerate(data['clips']):
+        out = _checked_translation(model_or_frames, i, name, ir, gt, fuse_predictor)
+        per_clip[name], c = _eval_row(out, ir, gt, data['labels'][name], net, data['classes'],
+                                      data['ir_flows'][name], data['gt_flows'][name], name)
+        conf = conf + c
+    pooled = segmentation_scores(conf, data['classes'])
+    return dict(clips=list(per_clip), per_clip=per_clip,
+                mean={k: mean_interval([r[k] for r in per_clip.values()]) for k in EVAL_METRICS},
+                pooled={'pixel acc': pooled['pixel acc'], 'mIoU': pooled['mIoU'], 'vehicle IoU': pooled['IoU'].get('vehicle')})
+
+def paired_difference(a:dict, b:dict, # two `score_eval_set` results on the same set
+                      metric:str='mIoU') -> dict:
+    "b − a clip by clip on `metric`: the mean difference with its 95 % interval, and on how many clips b is better."
+    if metric not in EVAL_METRICS: raise ValueError(f"metric={metric!r}: expected one of {EVAL_METRICS}")
+    if a['clips'] != b['clips']: raise ValueError("a and b were scored on different clips: compare results of the same evaluation set")
+    pairs = [(a['per_clip'][c][metric], b['per_clip'][c][metric]) for c in a['clips']]
+    d = [y - x for x, y in pairs if x is not None and y is not None]
+    better = sum((x > 0) if metric not in LOWER_IS_BETTER else (x < 0) for x in d)
+    return dict(mean_interval(d), better=int(better), metric=metric)
 
 # %% ../nbs/05_metrics.ipynb #52f7460d
 def bench_metrics(n_frames:int=100, size:int=256, seed:int=0, # the clip scored
