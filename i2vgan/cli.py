@@ -98,6 +98,7 @@ def train_config(a, resumed=None) -> I2VGANConfig:
                            f"{', '.join(f'{k}={old.get(k)!r}' for k in diff[:3])}; resume without it, or start anew with --overwrite or another --out")
     return I2VGANConfig.from_dict({**old, **schedule})
 
+# %% ../nbs/09_cli.ipynb #bd48f29b
 def _prepare_run(a):
     "Check --out (rank 0, holding its lock): refuse to mix runs, clear it for --overwrite; the checkpoint to resume from."
     for note in check_run_folder(a.out, a.resume, a.overwrite, words=("--resume", "--overwrite")): print(note)
@@ -173,6 +174,7 @@ def cmd_translate(a):
         path = write_video(out, a.output, fps=a.fps)
     print(f"translated {len(out)} frames → {path}")
 
+# %% ../nbs/09_cli.ipynb #3d2c5965
 def cmd_evaluate(a):
     "Score a model on paired test clips; where label maps lie beside them (the built-in world), the semantic columns too."
     from i2vgan.data import irvi_labels
@@ -410,6 +412,7 @@ def _train_args(sub):
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field, e.g. --set num_patches=128 (repeatable)")
     t.set_defaults(func=cmd_train, on_interrupt="checkpoints are only ever written whole: continue with --resume")
 
+# %% ../nbs/09_cli.ipynb #33cf167a
 def _model_args(p):
     "--checkpoint, --official and --which: the options that name a model (`load_model`)."
     p.add_argument("--checkpoint", default=None, help="a checkpoint written by 'i2vgan train', or the short name of a model shipped with i2vgan (see i2vgan/models/)")
