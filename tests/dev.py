@@ -125,6 +125,7 @@ def execute(*paths):
 NUM = re.compile(r'[-+]?(?:\d[\d,_]*(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?')
 WARNING = re.compile(r'\b\w*Warning: |^\s*warnings\.warn\(|Traceback \(most recent call last\)', re.M)
 DURATION = re.compile(NUM.pattern + r'\s*(?:ms|s|sec|seconds?|min|minutes?|h|hours?|\w+/s|s/\w+)\b')
+TIME_HEADER = re.compile(r'(?:^|\s)(?:s|ms|sec|seconds?|min|minutes?|h|hours?)(?:/\w+)?\s*$|\w+/s\s*$|\bs/\w+')
 PROGRESS = re.compile(r'#%\||\|[^|]*\| #/# \[|\bit/s\]|s/it\]')
 OPT_OUT = 'outputs:'
 
@@ -148,9 +149,15 @@ def normalise(text: str, keep_integers: bool = False) -> str:
     text = re.sub(re.escape(tempfile.gettempdir()) + r'/[^\s\'"]*', '<tmp>', text.replace(str(ROOT), '<repo>'))
     text = re.sub(r'<ipython-input-[^>]*>', '<cell>', text)                 # the cell's source hash
     text = re.sub(r'0x[0-9a-fA-F]+|\b[0-9a-f]{32}\b', '<id>', text)
-    lines = []
+    lines, timed = [], set()
     for line in text.split('\n'):
         line = line.rsplit('\r', 1)[-1]
+        if keep_integers and line.lstrip().startswith('|'):            # a Markdown table: a duration's unit is in its header
+            cells = line.split('|')
+            if not timed and not re.fullmatch(r'[\s|:-]*', line):
+                timed = {i for i, c in enumerate(cells) if TIME_HEADER.search(c)} or {-1}
+            else: line = '|'.join(NUM.sub('#', c) if i in timed else c for i, c in enumerate(cells))
+        elif keep_integers: timed = set()
         if keep_integers:
             line = DURATION.sub('<t>', line)
             line = NUM.sub(lambda m: m[0] if re.fullmatch(r'[-+]?\d[\d,_]*', m[0]) else '#', line)

@@ -100,6 +100,9 @@ def test_second_run_catches_cells_that_print_the_machine(tmp_path, capsys):
 def test_normalise_can_keep_integers_but_not_durations():
     assert dev.normalise("1 threads", keep_integers=True) != dev.normalise("2 threads", keep_integers=True)
     assert dev.normalise("1 threads") == dev.normalise("2 threads")
+    table = "| run | train s/run | steps |\n|---|---|---|\n| a | 5 | {} |"
+    assert dev.normalise(table.format(2), keep_integers=True) != dev.normalise(table.format(3), keep_integers=True)
     for a, b in [("took 3 s", "took 40 s"), ("8 ms per frame", "12 ms per frame"), ("loss 0.52", "loss 0.57"),
-                 ("error 1e-06", "error 3e-07"), ("2.88 steps/s", "3 steps/s")]:
+                 ("error 1e-06", "error 3e-07"), ("2.88 steps/s", "3 steps/s"),
+                 ("| run | train s/run | steps |\n|---|---|---|\n| a | 5 | 2 |", "| run | train s/run | steps |\n|---|---|---|\n| a | 0.7 | 2 |")]:
         assert dev.normalise(a, keep_integers=True) == dev.normalise(b, keep_integers=True), (a, b)
