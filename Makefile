@@ -23,6 +23,8 @@ demo: $(STAMP)
 # `dev.py outputs` runs every notebook's tests exactly as `nbdev_test` does (cwd nbs/, cells flagged slow, gpu,
 # notest or `eval: false` skipped, two notebooks at a time) and also fails where a stored output no longer says
 # what its cell prints, or holds a warning; running nbdev_test as well would only run every notebook twice.
+# Each notebook then runs a second time on a machine made to look different (I2VGAN_CPU_BF16=0, another torch thread
+# count): a cell whose printed text changes prints a fact about the machine and would fail on someone else's.
 # One torch thread per process: two notebooks run at once on two cores, and oversubscribed
 # OpenMP threads spin (measured: 04_train took 4x longer with two threads per notebook).
 test: export OMP_NUM_THREADS = 1

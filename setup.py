@@ -36,7 +36,9 @@ setuptools.setup(
                  'Natural Language :: ' + cfg['language'].title(),
                  ] + ['Programming Language :: Python :: ' + o for o in py_versions[py_versions.index(min_python):]],
     url=cfg['git_url'],
-    packages=setuptools.find_packages(include=[cfg['lib_path'], cfg['lib_path'] + '.*']),
+    # namespace discovery: i2vgan/models/ and models/segmenter/ hold data (weights, model cards), no __init__.py;
+    # declared as packages, MANIFEST.in's files in them are installed without setuptools' "absent from packages" warning
+    packages=setuptools.find_namespace_packages(include=[cfg['lib_path'], cfg['lib_path'] + '.*'], exclude=['*.__pycache__']),
     include_package_data=True,
     install_requires=requirements,
     extras_require={'dev': dev_requirements},

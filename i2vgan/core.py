@@ -253,7 +253,7 @@ def show_flow(model:I2VGAN, batch:dict, # a TripletDataset sample or batch (keys
              r"\hat {s}_t", r"\hat {s}_{{t+1}}", r"\hat {s}_{{t+2}}", "{s}^{{pre}}_{{t+2}}"]
     batch = {k: (v if v.dim() == 4 else v[None]).to(next(model.parameters()).device) for k, v in batch.items()
              if torch.is_tensor(v)}
-    fig, axs = plt.subplots(2, len(keys), figsize=(1.3 * len(keys), 3.1))
+    fig, axs = plt.subplots(2, len(keys), figsize=(1.3 * len(keys), 3.4))
     with torch.no_grad():
         for row, (src, dom) in enumerate((("X", "A"), ("Y", "B"))):
             out = flow(model, tuple(batch[f"{dom}{i}"] for i in range(3)), src)
@@ -263,9 +263,9 @@ def show_flow(model:I2VGAN, batch:dict, # a TripletDataset sample or batch (keys
                 if k not in out: continue
                 img = (out[k][idx].float().cpu().permute(1, 2, 0).clamp(-1, 1) + 1) / 2
                 ax.imshow(img.squeeze(-1) if img.shape[-1] == 1 else img, cmap="gray")
-                ax.set_title("$" + name.format(s=s, o=o) + "$", fontsize=9)
-    axs[0, 0].text(-0.3, 0.5, "X → Y", transform=axs[0, 0].transAxes, rotation=90, va="center", ha="right")
-    axs[1, 0].text(-0.3, 0.5, "Y → X", transform=axs[1, 0].transAxes, rotation=90, va="center", ha="right")
+                ax.set_title("$" + name.format(s=s, o=o) + "$", fontsize=13)
+    axs[0, 0].text(-0.3, 0.5, "X → Y", transform=axs[0, 0].transAxes, rotation=90, va="center", ha="right", fontsize=12)
+    axs[1, 0].text(-0.3, 0.5, "Y → X", transform=axs[1, 0].transAxes, rotation=90, va="center", ha="right", fontsize=12)
     fig.tight_layout()
     return fig
 

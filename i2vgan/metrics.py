@@ -788,7 +788,7 @@ def flicker_figure(ir, # the infrared clip, uint8 (T,H,W,3): its flow defines th
     ir = _as_clip(ir, "ir"); T, H = ir.shape[:2]
     t, row = (T // 2 if t is None else t), (H // 2 if row is None else row)
     flows = ClipFlows(ir, "ir")
-    fig = plt.figure(figsize=(7.5, 1.7 * len(outputs) + 2.4))
+    fig = plt.figure(figsize=(7.5, 1.7 * len(outputs) + 2.4), layout='constrained')   # room for every label
     gs = fig.add_gridspec(len(outputs) + 1, 3, height_ratios=[1] * len(outputs) + [1.4])
     for k, (name, fr) in enumerate(outputs.items()):
         axs = [fig.add_subplot(gs[k, j]) for j in range(3)]
@@ -801,9 +801,8 @@ def flicker_figure(ir, # the infrared clip, uint8 (T,H,W,3): its flow defines th
             for ax, s in zip(axs, (f"frame {t}", f"|y_{t + 1} − y_{t}|", f"row {row} over time ↓")): ax.set_title(s, fontsize=8)
     ax = fig.add_subplot(gs[-1, :])
     for name, fr in outputs.items(): ax.plot(range(1, T), _warp_errors(fr, flows), marker='.', label=name)
-    ax.set_xticks(range(1, T)); ax.set_xlabel("frame t+1", fontsize=8); ax.set_ylabel("warping error", fontsize=8); ax.legend(fontsize=7, ncol=3)
+    ax.set_xticks(range(1, T)); ax.set_xlabel("frame t+1", fontsize=8); ax.set_ylabel("E_warp of the pair", fontsize=8); ax.legend(fontsize=7, ncol=3)
     if title: fig.suptitle(title, fontsize=9)
-    fig.tight_layout(pad=0.4, rect=(0, 0, 1, 0.96 if title else 1))
     return fig
 
 # %% ../nbs/05_metrics.ipynb #e5a10003

@@ -6,7 +6,8 @@ On the GPU machine, from the repository root (about 8 minutes with the defaults)
     python scripts/gpu_session.py --out outputs/gpu_session
 
 The notebook runs top to bottom in place, as under Jupyter (from nbs/): the CPU dry run, `gpu_check` (benchmarks,
-equivalence on CUDA, profile, torch.compile) within `--bench-s`, then training for whatever the deadline leaves,
+equivalence on CUDA, profile, torch.compile) within `--bench-s`, the traffic world rendered with as many layouts as
+`--world-share` of the deadline allows (timed from one clip first), then training for whatever the deadline leaves,
 the loss curves, samples and `assets/gpu_training.gif`. After every cell the notebook is also written to `--out`,
 so a run cut short still returns what it measured; `gpu_check.json` and the GIF are copied there at the end.
 A cell that fails is reported and the rest still run; the exit status is 1 if any cell failed.
@@ -46,7 +47,8 @@ def as_terminal_shows(text:str) -> str:
     "Progress bars redraw a line with carriage returns; keep only what a terminal would end up showing."
     return "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n"))
 
-def run_notebook(out:Path, deadline_s:float, bench_s:float, scale:str, root:Path=REPO, reserve_s:float=75) -> list:
+def run_notebook(out:Path, deadline_s:float, bench_s:float, scale:str, root:Path=REPO, reserve_s:float=75,
+                 world_share:float=0.15) -> list:
     "Execute the notebook under `root` in place; returns [(cell number, error)] for the cells that failed."
     from execnb.nbio import read_nb, write_nb
     from execnb.shell import CaptureShell
@@ -55,7 +57,7 @@ def run_notebook(out:Path, deadline_s:float, bench_s:float, scale:str, root:Path
     if root != REPO:                       # a dry run: a copy of the notebook, so nothing in the checkout changes
         for d in ("nbs", "assets"): (root / d).mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / NOTEBOOK, root / NOTEBOOK)
-    os.environ.update(I2VGAN_SCALE=scale, I2VGAN_BENCH_S=str(bench_s),
+    os.environ.update(I2VGAN_SCALE=scale, I2VGAN_BENCH_S=str(bench_s), I2VGAN_WORLD_S=f"{world_share * deadline_s:.0f}",
                       PYTHONPATH=os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p))
     sys.path.insert(0, str(REPO))          # the notebook imports i2vgan from this checkout, as its child processes do
     cwd = os.getcwd()
@@ -74,7 +76,8 @@ def run_notebook(out:Path, deadline_s:float, bench_s:float, scale:str, root:Path
                 o["text"] = as_terminal_shows("".join(o["text"]))
                 print(o["text"], end="", flush=True)
             if o.get("output_type") == "error": print(f"{o['ename']}: {o['evalue']}", flush=True)
-        if shell.exc is not None: failed.append((cell.idx_, f"{type(shell.exc).__name__}: {shell.exc}"[:300]))
+        if cell.cell_type == "code" and shell.exc is not None:     # (a markdown cell leaves the last error standing)
+            failed.append((cell.idx_, f"{type(shell.exc).__name__}: {shell.exc}"[:300]))
         write_nb(nb, out / NOTEBOOK.name)
     try: shell.run_all(nb, preproc=before, postproc=after)
     finally: os.chdir(cwd)
@@ -89,6 +92,7 @@ def main(argv=None):
     ap.add_argument("--out", default="outputs/gpu_session", help="where the notebook, gpu_check.json and the GIF are copied")
     ap.add_argument("--deadline-s", type=float, default=480, help="total seconds; training gets what the rest leaves")
     ap.add_argument("--bench-s", type=float, default=200, help="time budget of gpu_check")
+    ap.add_argument("--world-share", type=float, default=0.15, help="share of the deadline for rendering the world")
     ap.add_argument("--scale", default="paper", choices=["paper", "tiny"],
                     help="tiny: a dry run on a CPU, in a scratch copy (the checkout is left as it is)")
     ap.add_argument("--download-wheels", metavar="DIR", help="only download the pure-Python packages it needs to DIR")
@@ -100,10 +104,11 @@ def main(argv=None):
     if a.scale == "paper" and not torch.cuda.is_available():
         sys.exit("gpu_session: no CUDA device here; the paper-scale run needs one (--scale tiny for a CPU dry run)")
     out = Path(a.out).resolve()
-    if a.scale == "paper": failed = run_notebook(out, a.deadline_s, a.bench_s, a.scale)
+    if a.scale == "paper": failed = run_notebook(out, a.deadline_s, a.bench_s, a.scale, world_share=a.world_share)
     else:
         import tempfile
-        with tempfile.TemporaryDirectory() as tmp: failed = run_notebook(out, a.deadline_s, a.bench_s, a.scale, Path(tmp))
+        with tempfile.TemporaryDirectory() as tmp:
+            failed = run_notebook(out, a.deadline_s, a.bench_s, a.scale, Path(tmp), world_share=a.world_share)
     for idx, err in failed: print(f"cell {idx} FAILED: {err}")
     return 1 if failed else 0
 

@@ -4,12 +4,13 @@
     python tests/dev.py check    # fail if i2vgan/ or README.md differ from what the notebooks produce
     python tests/dev.py execute nbs/10_world.ipynb ...   # run notebooks in place to keep their outputs (--slow: slow cells too)
     python tests/dev.py outputs [nbs/XX.ipynb ...]       # run the notebooks' tests; fail where a stored output drifted
+                                                         # (twice: then as on another machine, see `variant_env`)
     python tests/dev.py docs [nbs/XX.ipynb ...]          # nbdev's docs processing (what `nbdev_docs` runs before Quarto)
     python tests/dev.py split-imports nbs/XX.ipynb ...   # move imports out of cells that also run other code
 
 Quarto (which `nbdev_readme` needs) cannot be installed on these machines, hence nbconvert.
 """
-import filecmp, re, shutil, subprocess, sys, tempfile
+import filecmp, os, re, shutil, subprocess, sys, tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -118,8 +119,13 @@ def execute(*paths):
 # Skipped cells keep their stored outputs (measured elsewhere: on a GPU, or too slow for CI), so only the warning rule
 # applies to them. A cell opts out of the comparison (not of the warning rule) with `#| outputs: volatile <reason>`
 # (the reason is required).
+# Then `outputs` runs every notebook again under `variant_env` (bf16 detection off, another torch thread count) and
+# fails where a compared cell prints other text than in the first run — integers included (a thread count, a count of
+# CPU flags), fractions and durations masked: those differ between runs and machines by nature.
 NUM = re.compile(r'[-+]?(?:\d[\d,_]*(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?')
 WARNING = re.compile(r'\b\w*Warning: |^\s*warnings\.warn\(|Traceback \(most recent call last\)', re.M)
+DURATION = re.compile(NUM.pattern + r'\s*(?:ms|s|sec|seconds?|min|minutes?|h|hours?|\w+/s|s/\w+)\b')
+TIME_HEADER = re.compile(r'(?:^|\s)(?:s|ms|sec|seconds?|min|minutes?|h|hours?)(?:/\w+)?\s*$|\w+/s\s*$|\bs/\w+')
 PROGRESS = re.compile(r'#%\||\|[^|]*\| #/# \[|\bit/s\]|s/it\]')
 OPT_OUT = 'outputs:'
 
@@ -136,16 +142,27 @@ def _texts(outputs) -> list:
                 if mime in data: rich.append((mime, ''.join(data[mime]))); break
     return [(k, v) for k, v in streams.items() if v] + rich
 
-def normalise(text: str) -> str:
+def normalise(text: str, keep_integers: bool = False) -> str:
     "What must not drift in a cell's printed text: numbers masked, progress frames, temp paths and ids normalised."
+    " `keep_integers`: mask only fractions, exponents and durations (`12 s`, `3 ms`), so a count such as a thread count shows."
     import tempfile
     text = re.sub(re.escape(tempfile.gettempdir()) + r'/[^\s\'"]*', '<tmp>', text.replace(str(ROOT), '<repo>'))
     text = re.sub(r'<ipython-input-[^>]*>', '<cell>', text)                 # the cell's source hash
     text = re.sub(r'0x[0-9a-fA-F]+|\b[0-9a-f]{32}\b', '<id>', text)
-    lines = []
+    lines, timed = [], set()
     for line in text.split('\n'):
-        line = NUM.sub('#', line.rsplit('\r', 1)[-1])
-        if PROGRESS.search(line): continue
+        line = line.rsplit('\r', 1)[-1]
+        if keep_integers and line.lstrip().startswith('|'):            # a Markdown table: a duration's unit is in its header
+            cells = line.split('|')
+            if not timed and not re.fullmatch(r'[\s|:-]*', line):
+                timed = {i for i, c in enumerate(cells) if TIME_HEADER.search(c)} or {-1}
+            else: line = '|'.join(NUM.sub('#', c) if i in timed else c for i, c in enumerate(cells))
+        elif keep_integers: timed = set()
+        if keep_integers:
+            line = DURATION.sub('<t>', line)
+            line = NUM.sub(lambda m: m[0] if re.fullmatch(r'[-+]?\d[\d,_]*', m[0]) else '#', line)
+        else: line = NUM.sub('#', line)
+        if PROGRESS.search(NUM.sub('#', line)): continue
         line = re.sub(r'\s+', ' ', line).strip()
         if line: lines.append(line)
     return '\n'.join(lines)
@@ -153,8 +170,10 @@ def normalise(text: str) -> str:
 def _warnings(outputs) -> list:
     return [l.strip() for k, v in _texts(outputs) for l in v.splitlines() if k == 'error' or WARNING.search(l)]
 
-def check_outputs_one(path) -> list:
+def check_outputs_one(path, record:dict|None=None, against:dict|None=None) -> list:
     "Run one notebook as nbdev_test does and list its problems (empty: stored outputs match)."
+    " `record`: filled with what each compared cell printed (integers kept); `against`: such a record from a run under"
+    " another environment (`VARIANT`), which every compared cell must print again."
     import os, difflib
     from fastcore.xtras import working_directory
     from nbdev.config import get_config
@@ -192,6 +211,14 @@ def check_outputs_one(path) -> list:
                 problems.append(f'{where(cell)}: raised {type(shell.exc).__name__}: {shell.exc}')
                 return problems
             if opt is not None: continue
+            now = '\n'.join(f'[{k}] {normalise(v, keep_integers=True)}' for k, v in _texts(cell.outputs))
+            if record is not None: record[cell.get('id', str(cell.idx_))] = now
+            then = (against or {}).get(cell.get('id', str(cell.idx_)))
+            if then is not None and then != now:
+                diff = list(difflib.unified_diff(then.splitlines(), now.splitlines(), 'before', 'now', n=0, lineterm=''))[2:]
+                problems.append(f"{where(cell)}: prints something else on a machine made to look different ({_variant_words()}):"
+                                " print a verdict, not the machine's facts, or mark it `#| outputs: volatile <reason>`"
+                                " (fractions and durations masked):\n    " + '\n    '.join(d[:160] for d in diff[:12]))
             old = '\n'.join(f'[{k}] {normalise(v)}' for k, v in _texts(stored))
             new = '\n'.join(f'[{k}] {normalise(v)}' for k, v in _texts(cell.outputs))
             if old != new:
@@ -203,16 +230,39 @@ def check_outputs_one(path) -> list:
 def _notebooks(paths) -> list:
     return [Path(p) for p in paths] if paths else sorted(p for p in NBS.glob('*.ipynb') if not p.name.startswith('_'))
 
+# The second run of `outputs`: the same notebooks on a machine made to look different (no native bf16, another torch
+# thread count). A cell whose printed text changes (integers included, fractions and durations masked) prints a fact
+# about the machine, and would fail the stored-output check on someone else's.
+def variant_env(env=None) -> dict:
+    "The environment of the second run: bf16 detection off and a thread count other than `env`'s."
+    env = dict(os.environ if env is None else env)
+    threads = env.get('OMP_NUM_THREADS', '').strip()
+    # idle OpenMP threads sleep rather than spin: two notebooks run at once, so extra threads would fight for the cores
+    return {'OMP_WAIT_POLICY': 'PASSIVE', **env, 'I2VGAN_CPU_BF16': '0', 'OMP_NUM_THREADS': '3' if threads == '2' else '2'}
+
+def _variant_words() -> str:
+    return ', '.join(f'{k}={os.environ.get(k)}' for k in ('I2VGAN_CPU_BF16', 'OMP_NUM_THREADS'))
+
 def _parallel(cmd, paths, workers=2):
     "Run `dev.py cmd nb` for each notebook in its own process, `workers` at a time; exit 1 if any failed."
+    " `outputs` runs each notebook twice: as it is, then under `variant_env`, against what the first run printed."
     import time
     from concurrent.futures import ThreadPoolExecutor
-    def one(p):
+    def child(args, env=None):
         t0 = time.monotonic()
-        r = subprocess.run([sys.executable, __file__, cmd + '-one', str(p)], capture_output=True, text=True)
+        r = subprocess.run([sys.executable, __file__, cmd + '-one', *args], capture_output=True, text=True, env=env)
         cpu = re.search(r'^cpu (\d+) s$', r.stderr, re.M)                 # the child's CPU time: the machine may be shared
         r.stderr = re.sub(r'^cpu \d+ s\n?', '', r.stderr, flags=re.M)
-        return p, r, f'{time.monotonic() - t0:.0f} s' + (f', cpu {cpu[1]} s' if cpu else '')
+        return r, f'{time.monotonic() - t0:.0f} s' + (f', cpu {cpu[1]} s' if cpu else '')
+    def one(p):
+        if cmd != 'outputs': return (p, *child([str(p)]))
+        with tempfile.TemporaryDirectory() as tmp:
+            rec = Path(tmp)/'first.json'
+            r, dt = child([str(p), '--record', str(rec)])
+            if r.returncode or not rec.exists(): return p, r, dt
+            r2, dt2 = child([str(p), '--against', str(rec)], env=variant_env())
+            r2.stdout = r.stdout + r2.stdout
+            return p, r2, f'{dt}; again with I2VGAN_CPU_BF16=0 and another thread count: {dt2}'
     t0, failed = time.monotonic(), []
     with ThreadPoolExecutor(workers) as ex:
         for p, r, dt in ex.map(one, _notebooks(paths)):
@@ -220,6 +270,16 @@ def _parallel(cmd, paths, workers=2):
             if r.returncode: failed.append(p.name); print(r.stdout + r.stderr[-3000:], flush=True)
     print(f'{cmd}: {len(failed)} notebook(s) failed{": " + ", ".join(failed) if failed else ""}; {time.monotonic() - t0:.0f} s')
     if failed: sys.exit(1)
+
+def outputs_one(path, *opts):
+    "`outputs-one nb [--record FILE | --against FILE]`: one notebook's check; record what it printed, or compare with that."
+    import json
+    record = against = None
+    if opts[:1] == ('--record',): record = {}
+    if opts[:1] == ('--against',): against = json.loads(Path(opts[1]).read_text())
+    problems = check_outputs_one(path, record, against)
+    if record is not None: Path(opts[1]).write_text(json.dumps(record))
+    _report(problems)
 
 def _report(problems):
     import resource
@@ -318,7 +378,7 @@ if __name__ == '__main__':
     cmd, args = (sys.argv[1] if len(sys.argv) > 1 else 'check'), sys.argv[2:]
     if cmd == 'execute': execute(*args)
     elif cmd in ('outputs', 'docs'): _parallel(cmd, args)
-    elif cmd == 'outputs-one': _report(check_outputs_one(args[0]))
+    elif cmd == 'outputs-one': outputs_one(*args)
     elif cmd == 'docs-one': _report(check_docs_one(args[0]))
     elif cmd == 'split-imports': split_imports(*args)
     else: {'readme': write_readme, 'check': check}[cmd]()

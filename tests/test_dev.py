@@ -75,3 +75,34 @@ def test_execute_replaces_outputs_even_when_a_cell_prints_nothing_now(tmp_path):
     dev.execute(nb)
     outs = [c["outputs"] for c in json.loads(nb.read_text())["cells"]]
     assert outs[0] == [] and "".join(outs[1][0]["text"]) == "2\n" and "kept as measured" in "".join(outs[2][0]["text"])
+
+def test_second_run_catches_cells_that_print_the_machine(tmp_path, capsys):
+    "`outputs` runs each notebook again with bf16 detection off and another thread count: a cell printing either fails."
+    nb = write_nb(tmp_path / "m.ipynb", [
+        code("import torch, time"),
+        code("print(torch.get_num_threads(), 'threads')", [stdout("7 threads\n")]),      # stored on a 7-thread machine
+        code("import os; print('bf16 off' if os.environ.get('I2VGAN_CPU_BF16') == '0' else 'bf16 on')", [stdout("bf16 on\n")]),
+        code("t = time.monotonic(); print(f'4 frames in {time.monotonic() - t:.4f} s, error 1.3e-07 < 1e-05')",
+             [stdout("4 frames in 0.0100 s, error 2.0e-07 < 1e-05\n")]),                 # durations and fractions may differ
+        code("#| outputs: volatile the thread count, shown on purpose\nprint(torch.get_num_threads())", [stdout("1\n")]),
+    ])
+    with pytest.raises(SystemExit):
+        dev._parallel("outputs", [nb], workers=1)
+    out = capsys.readouterr().out
+    assert "FAIL m.ipynb" in out
+    problems = [l for l in out.splitlines() if l.startswith("FAIL: ")]
+    assert len(problems) == 3, out                                               # threads (changed), bf16 (stored + changed)
+    assert sum("machine made to look different" in p for p in problems) == 2
+    assert "threads" in out and "bf16 off" in out
+    assert dev.variant_env({"OMP_NUM_THREADS": "1"})["OMP_NUM_THREADS"] == "2"
+    assert dev.variant_env({"OMP_NUM_THREADS": "2"}) == {"OMP_NUM_THREADS": "3", "I2VGAN_CPU_BF16": "0", "OMP_WAIT_POLICY": "PASSIVE"}
+
+def test_normalise_can_keep_integers_but_not_durations():
+    assert dev.normalise("1 threads", keep_integers=True) != dev.normalise("2 threads", keep_integers=True)
+    assert dev.normalise("1 threads") == dev.normalise("2 threads")
+    table = "| run | train s/run | steps |\n|---|---|---|\n| a | 5 | {} |"
+    assert dev.normalise(table.format(2), keep_integers=True) != dev.normalise(table.format(3), keep_integers=True)
+    for a, b in [("took 3 s", "took 40 s"), ("8 ms per frame", "12 ms per frame"), ("loss 0.52", "loss 0.57"),
+                 ("error 1e-06", "error 3e-07"), ("2.88 steps/s", "3 steps/s"),
+                 ("| run | train s/run | steps |\n|---|---|---|\n| a | 5 | 2 |", "| run | train s/run | steps |\n|---|---|---|\n| a | 0.7 | 2 |")]:
+        assert dev.normalise(a, keep_integers=True) == dev.normalise(b, keep_integers=True), (a, b)

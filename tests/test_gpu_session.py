@@ -45,6 +45,9 @@ def test_dry_run_fills_a_copy_of_the_notebook(tmp_path):
     gpu = [c for c in cells if "#| gpu" in "".join(c["source"])]
     assert gpu and all(c.get("outputs") for c in gpu[:2])                 # the benchmark and the run printed
     assert not any(o["output_type"] == "error" for c in cells for o in c.get("outputs", []))
+    printed = "".join("".join(o.get("text", "")) for c in gpu for o in c.get("outputs", []))
+    assert "'kinds': ['traffic']" in printed and "gpu_training.gif: traffic" in printed   # one scene, rendered within budget
+    assert all("assert" in "".join(c["source"]) or "test_" in "".join(c["source"]) for c in gpu)   # every GPU cell checks
     check = json.loads((tmp_path / "gpu_check.json").read_text())
     # the fast row is "fast + bf16" on a CPU with native bf16 (the fast trainer's default there)
     assert check["scale"] == "tiny" and [r["step"] for r in check["train"]] in (["reference", "fast"], ["reference", "fast + bf16"])
