@@ -145,7 +145,9 @@ def _train_row(row:str, cfg:I2VGANConfig, data:Path, run_dir:Path, seed:int, ste
     amp = {"amp": torch.device(device).type == "cuda"} if fast else {}   # float32 on the CPU: the kept runs are float32
     trainer = Trainer(model, irvi_dataset(data, "train", size=cfg.size, seed=seed), run_dir, log_every=log_every,
                       sample_every=0, ckpt_every=max(1, steps // 4), keep=1, device=device, progress=False, **amp)
-    trainer.fit(steps, resume=True)
+    with warnings.catch_warnings():                     # a run killed after its last checkpoint, before scoring: nothing left to train
+        warnings.filterwarnings("ignore", message=".*nothing to train")
+        trainer.fit(steps, resume=True)
     return model, trainer, trainer.step, trainer.elapsed
 
 def _score_row(row:str, model:I2VGAN, data:Path, run_dir:Path, test_frames:int|None) -> tuple:
