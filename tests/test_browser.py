@@ -149,11 +149,11 @@ class Lab:
 # ---------------------------------------------------------------- fixtures
 @pytest.fixture(scope='session')
 def project(tmp_path_factory):
-    "A temporary copy of the project's nbs/ (cells nbdev_test skips removed), assets/ and results/ (committed runs the notebooks read), settings.ini."
+    "A temporary copy of the project's nbs/ (cells nbdev_test skips removed), assets/, results/ (committed runs the notebooks read) and scripts/ (12 reads its plan from one), settings.ini."
     tmp = tmp_path_factory.mktemp('i2vgan_browser')
     shutil.copytree(NBS, tmp/'nbs', ignore=shutil.ignore_patterns('.ipynb_checkpoints', '_proc', '*.ipynb'))
-    for d in ('assets', 'results'):
-        if (ROOT/d).is_dir(): shutil.copytree(ROOT/d, tmp/d)
+    for d in ('assets', 'results', 'scripts'):
+        if (ROOT/d).is_dir(): shutil.copytree(ROOT/d, tmp/d, ignore=shutil.ignore_patterns('__pycache__'))
         else: (tmp/d).mkdir()
     shutil.copy(ROOT/'settings.ini', tmp/'settings.ini')    # notebooks find the project root (assets/, results/) by it, as nbdev does
     flags = skip_flags()
