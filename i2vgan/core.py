@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_core.ipynb #8c72fe5b
 from __future__ import annotations
-import dataclasses, json, math, numbers, os, typing, warnings
+import copy, dataclasses, json, math, numbers, os, typing, warnings
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import numpy as np
@@ -21,7 +21,7 @@ from .losses import (adversarial_loss, PerceptualLoss, cycle_loss, recurrent_los
 # %% auto #0
 __all__ = ['PAPER_LAYERS', 'PRESETS', 'SCALES', 'OFFICIAL_NAMES', 'OFFICIAL_ROLES', 'I2VGANConfig', 'official_schedule', 'I2VGAN',
            'flow', 'show_flow', 'direction_terms', 'generator_step', 'discriminator_step', 'translate_chunks',
-           'translate', 'official_sizes', 'colour_spread', 'load_official']
+           'translate', 'update_average', 'official_sizes', 'colour_spread', 'load_official']
 
 # %% ../nbs/03_core.ipynb #a310ad32
 PAPER_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -73,6 +73,7 @@ class I2VGANConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     pool_size: int = 0         # image pool of fakes for D (0 = off, as the paper's command)
+    ema_decay: float = 0.0     # a moving average of G_Y and P_Y that translates (0 = off, as the paper; the CPU recipe: 0.995)
     n_steps: int = 1000        # steps at the initial learning rate ...
     n_steps_decay: int = 1000  # ... then linear decay to zero over these
     epoch_steps: int = 0       # 0: the lr factor changes every step; k > 0: once per k-step epoch (official rule)
@@ -102,6 +103,7 @@ class I2VGANConfig:
             if not 0 <= getattr(self, k) < math.inf: raise ValueError(f"{k}={getattr(self, k)!r}: expected a finite weight ≥ 0 (0 switches the term off)")
         for k in ("beta1", "beta2"):
             if not 0 <= getattr(self, k) < 1: raise ValueError(f"{k}={getattr(self, k)!r}: expected Adam's decay rate, in [0, 1)")
+        if not 0 <= self.ema_decay < 1: raise ValueError(f"ema_decay={self.ema_decay!r}: expected the moving average's decay, in [0, 1) (0: off)")
         if self.size // 2 ** self.n_layers_d < 3:         # the last strided layer must leave ≥ 3 pixels for the two 4×4 convs after it
             fits = max(n for n in range(self.size.bit_length()) if self.size // 2 ** n >= 3)
             raise ValueError(f"n_layers_d={self.n_layers_d}: a {self.size}-pixel frame is too small for a discriminator that deep; "
@@ -201,6 +203,9 @@ class I2VGAN(nn.Module):
         self.nce_taps = tuple(self.G_Y.tap_indices(c.nce_layers, c.nce_after_relu))   # what PatchNCE encodes
         for net in self.children(): init_weights(net, 0.02)
         if not c.train_mlp: self.F_X.requires_grad_(False); self.F_Y.requires_grad_(False)
+        if c.ema_decay:                                   # the averages translate; the optimiser never sees them
+            self.G_Y_avg, self.P_Y_avg = (copy.deepcopy(n).requires_grad_(False) for n in (self.G_Y, self.P_Y))
+            self.register_buffer("avg_updates", torch.zeros((), dtype=torch.long))
         if perceptual is None and c.use_perceptual:
             perceptual = PerceptualLoss(weights=c.vgg_weights, form=c.perceptual_form, layers=c.vgg_layers)
         self.__dict__["perceptual"] = perceptual  # not a submodule: frozen, and kept out of checkpoints
@@ -391,6 +396,11 @@ def _as_frame_tensor(frames, channels:int) -> torch.Tensor:
     return clip.read(0, len(clip))[1]
 
 # %% ../nbs/03_core.ipynb #08c10c99
+def _translating(model:I2VGAN, direction:str) -> dict:
+    "The networks that translate: `_direction`'s, with the moving averages of G_Y and P_Y where the model keeps them."
+    n = _direction(model, direction)
+    return {**n, "G": model.G_Y_avg, "P_tgt": model.P_Y_avg} if direction == "X" and model.config.ema_decay else n
+
 def translate_chunks(self:I2VGAN, frames, # infrared clip: uint8 T×H×W×C array, T×C×H×W tensor in [-1, 1], a frame sequence or a path
                      fuse_predictor:bool=False, # average G_Y(x_t) with P_Y(G_Y(x_{t-2}), G_Y(x_{t-1})) (training code's test path)
                      batch_size:int=16, # frames per forward call, and per chunk
@@ -400,7 +410,7 @@ def translate_chunks(self:I2VGAN, frames, # infrared clip: uint8 T×H×W×C arra
     "Translate a clip `batch_size` frames at a time: yields uint8 chunks b×H×W×C, so memory stays flat in the clip's length."
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be a whole number ≥ 1, got {batch_size!r}")
-    n, c = _direction(self, direction), self.config
+    n, c = _translating(self, direction), self.config
     clip = _Clip(frames, c.ir_channels if direction == "X" else c.vis_channels)
     H, W = clip.read(0, 1)[1].shape[-2:]
     if min(H, W) < 8: raise ValueError(f"frames are {W}×{H} pixels; expected at least 8×8 (the generator halves a frame twice)")
@@ -442,6 +452,20 @@ def _pad_to(x:torch.Tensor, m:int) -> torch.Tensor:
     return F.pad(x, (0, pw, 0, ph), mode="reflect" if ph < H and pw < W else "replicate")
 
 I2VGAN.translate_chunks, I2VGAN.translate = translate_chunks, translate
+
+# %% ../nbs/03_core.ipynb #ema00003
+@torch.no_grad()
+def update_average(self:I2VGAN):
+    "One update of the moving average of G_Y and P_Y (`config.ema_decay`, warmed up as min(d, (1+n)/(10+n)))."
+    if not self.config.ema_decay: raise ValueError("this model keeps no moving average: its config has ema_decay=0")
+    n = int(self.avg_updates); d = min(self.config.ema_decay, (1 + n) / (10 + n))
+    for avg, net in ((self.G_Y_avg, self.G_Y), (self.P_Y_avg, self.P_Y)):
+        for a, p in zip(avg.parameters(), net.parameters()): a.lerp_(p.detach().to(a.dtype), 1 - d)
+        for a, b in zip(avg.buffers(), net.buffers()): a.copy_(b)
+    self.avg_updates += 1
+
+I2VGAN.update_average = update_average
+
 
 # %% ../nbs/03_core.ipynb #0a7f9c0b
 OFFICIAL_NAMES = {"G_B": "G_Y", "G_A": "G_X", "P_A": "P_X", "P_B": "P_Y", "D_A": "D_X", "D_B": "D_Y", "F_A": "F_X", "F_B": "F_Y"}

@@ -521,6 +521,7 @@ def fast_train_step(self:FastTrainer, batch:dict) -> dict:
     with torch.autocast(**amp): g_loss, terms, fakes = fast_generator_step(self.fast, batch)
     self.opt_G.zero_grad(set_to_none=True); g_loss.backward()
     self._sync_grads(self.opt_G); self.opt_G.step()
+    if m.config.ema_decay: m.update_average()
     m.D_X.requires_grad_(True); m.D_Y.requires_grad_(True)
     with torch.autocast(**amp):
         d_loss, d_terms = fast_discriminator_step(self.fast, batch, fakes, pool=lambda dom, f: self.pools[dom](f))

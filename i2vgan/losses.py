@@ -203,10 +203,8 @@ def _pair_features(self:PerceptualLoss, x:Tensor, y:Tensor)->tuple:
     return {l: v.float() for l, v in fx.items()}, {l: v.float() for l, v in fy.items()}
 
 @patch
-def forward(self:PerceptualLoss, x:Tensor, y:Tensor)->Tensor:
-    "Perceptual distance between two batches of frames in [-1,1] (symmetric; gradients reach both)."
-    if x.shape != y.shape: raise ValueError(f"x and y must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
-    fx, fy = self._pair_features(x, y)
+def distance(self:PerceptualLoss, fx:dict, fy:dict)->Tensor:
+    "The weighted content + style distance between two batches' VGG features (dicts layer → B×C×H×W, float32)."
     if self.form == "paper":
         content = sum(F.mse_loss(fx[l], fy[l]) for l in self.layers)
         style = sum((gram_matrix(fx[l]) - gram_matrix(fy[l])).pow(2).sum((1, 2)).mean() for l in self.layers)
@@ -215,6 +213,12 @@ def forward(self:PerceptualLoss, x:Tensor, y:Tensor)->Tensor:
         content = F.l1_loss(fx[l], fy[l])
         style = 100 * sum(OFFICIAL_STYLE_WEIGHTS.get(l, 1.0) * F.mse_loss(gram_matrix(fx[l]), gram_matrix(fy[l])) for l in self.layers)
     return self.content_weight * content + self.style_weight * style
+
+@patch
+def forward(self:PerceptualLoss, x:Tensor, y:Tensor)->Tensor:
+    "Perceptual distance between two batches of frames in [-1,1] (symmetric; gradients reach both)."
+    if x.shape != y.shape: raise ValueError(f"x and y must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
+    return self.distance(*self._pair_features(x, y))
 
 # %% ../nbs/02_losses.ipynb #59573fe4
 def _l1_perceptual(target:Tensor, other:Tensor, perceptual:Callable|None, what:str)->Tensor:

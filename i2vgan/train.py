@@ -195,6 +195,7 @@ def train_step(self:Trainer, batch:dict) -> dict:
         g_loss, terms, fakes = m.generator_step(batch)
     if not torch.isfinite(g_loss): _check_finite(terms, self.step, self.last_checkpoint)
     self.opt_G.zero_grad(set_to_none=True); g_loss.backward(); self.opt_G.step()
+    if m.config.ema_decay: m.update_average()                     # the moving average that translates (03)
     m.D_X.requires_grad_(True); m.D_Y.requires_grad_(True)
     with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
         d_loss, d_terms = m.discriminator_step(batch, fakes, pool=lambda dom, f: self.pools[dom](f))

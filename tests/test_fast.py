@@ -89,6 +89,23 @@ def test_fast_trainer_resume_and_log(tmp_path):
     assert len(list((tmp_path / "a" / "samples").glob("*.png"))) == 2
 
 
+def test_fast_trainer_keeps_the_moving_average(tmp_path):
+    "With ema_decay set, the fast trainer updates the average after every generator step (the formula of 03), and resumes it."
+    cfg = tiny_config("i2vgan", ema_decay=0.9)
+    kw = dict(progress=False, device="cpu", ckpt_every=0, sample_every=0, log_every=1)
+    fast = FastTrainer(I2VGAN(cfg), _data(cfg), tmp_path / "a", **kw)
+    start = {k: v.clone() for k, v in fast.model.G_Y.state_dict().items()}
+    fast.fit(1)                                                    # first update: decay min(0.9, 1/10) = 0.1
+    for k, v in fast.model.G_Y_avg.state_dict().items():
+        torch.testing.assert_close(v, 0.1 * start[k] + 0.9 * fast.model.G_Y.state_dict()[k], msg=k)
+    fast.fit(3)
+    assert int(fast.model.avg_updates) == 3
+    assert not torch.equal(fast.model.G_Y_avg.model[1].weight, fast.model.G_Y.model[1].weight)
+    again = FastTrainer(I2VGAN(cfg), _data(cfg), tmp_path / "b", **kw); again.fit(2)
+    again = FastTrainer(I2VGAN(cfg), _data(cfg), tmp_path / "b", **kw); again.fit(3, resume=True)
+    for k, v in fast.model.state_dict().items(): assert torch.equal(v, again.model.state_dict()[k]), k
+
+
 def test_prefetch_changes_nothing(tmp_path):
     "Reading batches in a background thread gives the same batches, hence the same weights, as reading them inline."
     cfg = tiny_config("i2vgan", pool_size=2)

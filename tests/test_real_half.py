@@ -4,10 +4,10 @@ targets already (real frames need no gradient; PatchNCE detaches its keys, as CU
 `PatchNCELoss` do), so the change must leave every gradient as it was and only remove backward work. Checked here
 against the earlier forms, written out below: real and generated frames in ONE autograd call each."""
 import copy, warnings
-import pytest, torch, torch.nn.functional as F
+import pytest, torch
 import i2vgan.core as core
 from i2vgan.core import I2VGAN
-from i2vgan.losses import PerceptualLoss, OFFICIAL_STYLE_WEIGHTS, gram_matrix, patch_nce_loss
+from i2vgan.losses import PerceptualLoss, patch_nce_loss
 from i2vgan.fast import tiny_config, random_batch, FastStep, fast_generator_step
 
 PRESETS = ("cycle-gan", "recycle-gan", "i2vgan", "i2vgan-official")
@@ -18,15 +18,7 @@ def joint_perceptual(self, x, y):
     "The earlier `PerceptualLoss.forward`: x and y through VGG in one call (its backward covers both halves)."
     B = x.shape[0]
     f = self.features(torch.cat([self._prep(x, "x"), self._prep(y, "y")]))
-    fx, fy = {l: v[:B].float() for l, v in f.items()}, {l: v[B:].float() for l, v in f.items()}
-    if self.form == "paper":
-        content = sum(F.mse_loss(fx[l], fy[l]) for l in self.layers)
-        style = sum((gram_matrix(fx[l]) - gram_matrix(fy[l])).pow(2).sum((1, 2)).mean() for l in self.layers)
-    else:
-        l = self.content_layer
-        content = F.l1_loss(fx[l], fy[l])
-        style = 100 * sum(OFFICIAL_STYLE_WEIGHTS.get(l, 1.0) * F.mse_loss(gram_matrix(fx[l]), gram_matrix(fy[l])) for l in self.layers)
-    return self.content_weight * content + self.style_weight * style
+    return self.distance({l: v[:B].float() for l, v in f.items()}, {l: v[B:].float() for l, v in f.items()})
 
 def joint_external(encode, mlp, src, fake, layers, num_patches=256, tau=0.07):
     "The earlier `external_similarity_loss`: keys and queries through the encoder in one call."

@@ -1,0 +1,106 @@
+"""Table 5's methods trained long enough to differ: every (method, seed) with one recipe, scored clip by clip on the evaluation set.
+
+    OMP_NUM_THREADS=1 python scripts/table5_long.py --recipe baseline --steps 6000              # every run not finished (resumes)
+    OMP_NUM_THREADS=1 python scripts/table5_long.py --recipe baseline --steps 6000 --worker 1/2 # one of two workers (two cores)
+    python scripts/table5_long.py --list                                                          # the plan and what is finished
+
+Every method (`i2vgan.reproduce.ROWS`: Cycle-GAN, Recycle-GAN, I2V-GAN, I2V-GAN with the official code's losses,
+then the one-loss ablations) trains with the same recipe from `scripts/recipe_search.py` (its learning-rate shape,
+moving average, discriminator, data), for the same number of steps: the paper compares methods at equal epochs, so
+the schedule counts steps here, not CPU seconds. Each run's CPU time is recorded, so a step's cost per method can
+be read. Runs live outside the repository (--runs/<method>/seed<k>/, a checkpoint every CPU minute) and resume
+when started again; a finished run is scored on the evaluation set (32 unseen layouts: PSNR, SSIM, pixel accuracy,
+mIoU, vehicle IoU, E_warp, tOF, per clip) with the weights the recipe translates with, and writes
+results/table5-long/<method>/seed<k>/scores.json, its loss log and one translated clip as a strip.
+"""
+import argparse, importlib.util, json, time
+from pathlib import Path
+import numpy as np
+import torch
+import imageio.v3 as iio
+
+REPO = Path(__file__).resolve().parent.parent
+_spec = importlib.util.spec_from_file_location("recipe_search", REPO / "scripts" / "recipe_search.py")
+rs = importlib.util.module_from_spec(_spec); _spec.loader.exec_module(rs)     # the search: its recipes and training loop
+from i2vgan.cli import DEMO_D_LAYERS, DEMO_WORLD                             # noqa: E402
+from i2vgan.metrics import EVAL_SET, eval_set, score_eval_set, _eval_data   # noqa: E402
+from i2vgan.reproduce import MAIN_ROWS, ROWS, row_config                   # noqa: E402
+from i2vgan.train import run_lock                                            # noqa: E402
+
+ABLATIONS = ("i2vgan-no-pcp", "i2vgan-no-exs", "i2vgan-no-ins")
+SEEDS = {**{m: range(5) for m in MAIN_ROWS}, **{m: range(3) for m in ABLATIONS}}   # the methods first, then the ablations
+
+
+def plan() -> list:
+    "(method, seed) in the order they run: seed by seed over the methods, so an early stop leaves whole seeds."
+    return [(m, s) for s in range(5) for m in (*MAIN_ROWS, *ABLATIONS) if s in SEEDS[m]]
+
+
+def config(method:str, seed:int, r:dict, steps:int):
+    "The method's config with the recipe's model changes, the demo's sizes and `steps` (the schedule is set per step)."
+    model = dict(r["model"]); n_layers_d = model.pop("n_layers_d", DEMO_D_LAYERS)
+    return row_config(method, seed, steps, "tiny", DEMO_WORLD["size"], n_layers_d, **model)
+
+
+def strip(frames:np.ndarray, ir:np.ndarray, gt:np.ndarray, every:int=4) -> np.ndarray:
+    "Infrared, translation and ground truth of every `every`-th frame, as one image (rows: ir, out, gt)."
+    idx = range(0, len(frames), every)
+    return np.concatenate([np.concatenate([a[i] for i in idx], axis=1) for a in (ir, frames, gt)], axis=0)
+
+
+def run(method:str, seed:int, a, r:dict, root:Path) -> dict:
+    "Train (or resume) one (method, seed), score it on the evaluation set, write its record, log and strip."
+    out, rundir = Path(a.results) / method / f"seed{seed}", Path(a.runs) / method / f"seed{seed}"
+    rundir.mkdir(parents=True, exist_ok=True)
+    with run_lock(rundir):
+        rr = {**r, "seed": seed}
+        model, ema, info = rs.train(f"{method}/seed{seed}", rr, rundir, a.steps, clock="steps", cfg=config(method, seed, rr, a.steps))
+        model.eval(); translate = rs.with_ema(model, ema) if a.ema else model
+        c0 = time.process_time(); scores = rs.compact(score_eval_set(translate, root))
+        name, ir, gt = _eval_data(root)["clips"][0]
+        out.mkdir(parents=True, exist_ok=True)
+        iio.imwrite(out / f"strip-{name}.png", strip(translate.translate(ir), ir, gt))
+        (out / "log.jsonl").write_text((rundir / "log.jsonl").read_text())
+        rec = dict(method=method, seed=seed, steps=info["steps"], recipe=rr, translated_with="moving average" if a.ema else "trained weights",
+                   schedule=f"lr × 1 for the first {rr['const_share']:.0%} of {a.steps} steps, then linear to 0", config=model.config.to_dict(),
+                   cpu_seconds=info["cpu_seconds"], cpu_seconds_per_step=round(info["cpu_seconds"] / max(1, info["steps"]), 4),
+                   wall_seconds=info["wall_seconds"], sittings=info["sitting_log"], score_cpu_seconds=round(time.process_time() - c0, 1),
+                   torch_threads=torch.get_num_threads(), machine=rs.machine_info(), date=time.strftime("%Y-%m-%d"),
+                   vgg_weights=model.weights_used, eval_set=EVAL_SET, **scores)
+        rs.write_json(out / "scores.json", rec)
+        m = scores["mean"]["mIoU"]
+        print(f"[{method}/seed{seed}] done: {info['steps']} steps, {info['cpu_seconds'] / 60:.0f} CPU min; mIoU {m['mean']:.3f} [{m['lo']:.3f}, {m['hi']:.3f}]", flush=True)
+    return rec
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--recipe", default="baseline-s0", help="a candidate of scripts/recipe_search.py; its seed is replaced by each run's")
+    p.add_argument("--steps", type=int, default=6000, help="training steps of every run (equal epochs for every method)")
+    p.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True, help="translate with the moving average of G_Y and P_Y")
+    p.add_argument("--worker", default="1/1", help="k/n: run every n-th job of the plan, starting at the k-th (two workers on two cores)")
+    p.add_argument("--only", nargs="*", help="run only these methods")
+    p.add_argument("--seeds", nargs="*", type=int, help="run only these seeds")
+    p.add_argument("--runs", default="/work/runs/table5-long", help="where runs and checkpoints live (outside the repository)")
+    p.add_argument("--results", default=str(REPO / "results" / "table5-long"))
+    p.add_argument("--list", action="store_true", help="print the plan and what is finished, then stop")
+    a = p.parse_args(argv)
+    k, _, n = a.worker.partition("/")
+    if not (k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n)): p.error(f"--worker {a.worker!r}: expected k/n with 1 ≤ k ≤ n")
+    if a.steps < 1: p.error(f"--steps {a.steps}: expected a whole number ≥ 1")
+    if a.only and (bad := set(a.only) - set(ROWS)): p.error(f"--only {sorted(bad)}: expected methods among {list(ROWS)}")
+    jobs = [j for j in plan() if (not a.only or j[0] in a.only) and (a.seeds is None or j[1] in a.seeds)]
+    done = lambda m, s: (Path(a.results) / m / f"seed{s}" / "scores.json").exists()
+    if a.list:
+        for m, s in jobs: print(f"{'done' if done(m, s) else 'todo'}  {m:16s} seed{s}")
+        return
+    from train_recipe_model import recipe_of                                    # noqa: E402  (a sibling script)
+    torch.set_num_threads(1)
+    r, root = rs.recipe(recipe_of(a.recipe)), eval_set(workers=1)
+    for m, s in jobs[int(k) - 1::int(n)]:
+        if not done(m, s): run(m, s, a, r, root)
+
+
+if __name__ == "__main__":
+    import sys; sys.path.insert(0, str(REPO / "scripts"))
+    main()
