@@ -83,13 +83,16 @@ def test_summary_compares_clip_by_clip(tmp_path):
 def test_plan_adds_the_combination_once_every_lever_ran():
     base = [0.2, 0.3, 0.25, 0.4]
     recs = {"baseline-s0": _record("baseline-s0", base)}
-    assert [n for n, _, _ in rs.plan(recs)] == [n for n, _, _ in rs.CANDIDATES]
+    fixed = [n for n, _, _ in rs.CANDIDATES if n not in rs.NOT_RERUN]
+    assert [n for n, _, _ in rs.plan(recs)] == fixed and set(rs.NOT_RERUN) <= set(rs.GROUPS)
     gains = {n: -0.01 for n in rs.GROUPS}; gains.update({"g-wide": 0.05, "g-deep": 0.02, "sched-const0": 0.03, "d-lr-2x": 0.01})
     for n, g in gains.items(): recs[n] = _record(n, [v + g for v in base])
     t = rs.together(recs)
     assert t["overrides"] == {"model": {"ngf": 32}, "const_share": 0.0, "d_lr_factor": 2.0}    # the best of each group that beat the baseline
     names = [n for n, _, _ in rs.plan(recs)]
-    assert names[len(rs.CANDIDATES):] == ["together-s0", "together-s1", "g-wide-s1", "sched-const0-s1"]
+    assert names[len(fixed):] == ["together-s0", "together-s1", "g-wide-s1", "sched-const0-s1"]
+    del recs["sched-const0"], recs["d-lr-2x"]                                                  # levers not rerun: the rest combine
+    assert rs.together(recs)["overrides"] == {"model": {"ngf": 32}}
     assert dict((n, o) for n, o, _ in rs.plan(recs))["g-wide-s1"] == {"model": {"ngf": 32}, "seed": 1}
 
 
