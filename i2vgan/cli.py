@@ -14,13 +14,13 @@ from .train import (Trainer, load_checkpoint, read_log, plot_losses, load_traine
                           run_lock, check_run_folder, newest_good_checkpoint, SCHEDULE_FIELDS, MODELS_DIR)
 
 # %% auto #0
-__all__ = ['AT_LEAST', 'TRAIN_DEFAULTS', 'DEMO_WORLD', 'DEMO_D_LAYERS', 'DEMO_EMA_DECAY', 'DEMO_COLUMNS', 'DEMO_SHIPPED',
-           'SEMANTIC_KEYS', 'EXPECTED', 'CLI_WORDS', 'CLIError', 'world_root', 'data_root', 'load_model',
-           'check_numbers', 'devices', 'check_device', 'out_folder', 'write_comparison', 'streamed_frames',
-           'parse_overrides', 'step_memory', 'free_memory', 'check_memory', 'train_config', 'train_from_args',
-           'cmd_train', 'output_path', 'cmd_translate', 'cmd_evaluate', 'cmd_bench', 'paired_lut', 'mean_visible_frame',
-           'shipped_for_demo', 'demo_outputs', 'demo_semantic', 'run_demo', 'cmd_demo', 'cmd_reproduce', 'parser',
-           'one_line', 'main']
+__all__ = ['AT_LEAST', 'TRAIN_DEFAULTS', 'DEMO_WORLD', 'DEMO_D_LAYERS', 'DEMO_EMA_DECAY', 'DEMO_CONST_SHARE', 'DEMO_COLUMNS',
+           'DEMO_SHIPPED', 'SEMANTIC_KEYS', 'EXPECTED', 'CLI_WORDS', 'CLIError', 'world_root', 'data_root',
+           'load_model', 'check_numbers', 'devices', 'check_device', 'out_folder', 'write_comparison',
+           'streamed_frames', 'parse_overrides', 'step_memory', 'free_memory', 'check_memory', 'train_config',
+           'train_from_args', 'cmd_train', 'output_path', 'cmd_translate', 'cmd_evaluate', 'cmd_bench', 'paired_lut',
+           'mean_visible_frame', 'shipped_for_demo', 'demo_outputs', 'demo_semantic', 'run_demo', 'cmd_demo',
+           'cmd_reproduce', 'parser', 'one_line', 'main']
 
 # %% ../nbs/09_cli.ipynb #08662308
 class CLIError(Exception):
@@ -331,6 +331,7 @@ def _mean_scores(per_clip:dict) -> dict:
 DEMO_WORLD = dict(size=64, n_train=16, train_frames=12, n_test=4, test_frames=16, kinds=("traffic",))   # the demo's data
 DEMO_D_LAYERS = 3   # a 70-pixel PatchGAN: at 64 px it judges the whole scene (the tiny scale's 2 layers suit 32 px)
 DEMO_EMA_DECAY = 0.995   # the CPU recipe (Appendix C): a moving average of G_Y and P_Y translates
+DEMO_CONST_SHARE = 0.75  # the CPU recipe: the full learning rate for three quarters of the steps, then linear to zero
 DEMO_COLUMNS = ("infrared", "I2V-GAN (this run)", "I2V-GAN (shipped)", "per-pixel colouriser", "ground truth")   # the demo video, left to right
 DEMO_SHIPPED = "traffic-tiny-64"   # the shipped model the demo shows beside its own: the same scene and recipe, trained for hours
 
@@ -394,7 +395,8 @@ def run_demo(out="outputs/demo", # output folder
     root = make_world(out / "world", seed=seed, workers=2, **DEMO_WORLD)
     world_seconds = time.perf_counter() - t_start
     cfg = I2VGANConfig.preset("i2vgan", "tiny", size=DEMO_WORLD["size"], n_layers_d=DEMO_D_LAYERS, seed=seed,
-                              n_steps=steps // 2, n_steps_decay=steps - steps // 2, ema_decay=DEMO_EMA_DECAY)
+                              n_steps=round(steps * DEMO_CONST_SHARE), n_steps_decay=steps - round(steps * DEMO_CONST_SHARE),
+                              ema_decay=DEMO_EMA_DECAY)
     model = I2VGAN(cfg)
     untrained = I2VGAN(I2VGANConfig.from_dict({**cfg.to_dict(), "use_perceptual": False}))  # same seed: the same start
     shutil.rmtree(out / "run", ignore_errors=True)

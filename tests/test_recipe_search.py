@@ -90,9 +90,14 @@ def test_plan_adds_the_combination_once_every_lever_ran():
     t = rs.together(recs)
     assert t["overrides"] == {"model": {"ngf": 32}, "const_share": 0.0, "d_lr_factor": 2.0}    # the best of each group that beat the baseline
     names = [n for n, _, _ in rs.plan(recs)]
-    assert names[len(fixed):] == ["together-s0", "together-s1", "g-wide-s1", "sched-const0-s1"]
+    assert names[len(fixed):] == ["together-s0", "together-s1"]                                 # the combination, two seeds
+    recs["together-s0"] = _record("together-s0", [v - 0.02 for v in base])                    # the combination loses:
+    assert [n for n, _, _ in rs.plan(recs)][len(fixed):] == ["together-s0", "together-s1", "g-wide-s1", "sched-const0-s1"]
+    del recs["together-s0"]                                                                    # the two best levers alone, seed 1
     del recs["sched-const0"], recs["d-lr-2x"]                                                  # levers not rerun: the rest combine
     assert rs.together(recs)["overrides"] == {"model": {"ngf": 32}}
+    recs["g-deep"] = _record("g-deep", [v - 0.01 for v in base])                               # one lever beats the baseline: no combination,
+    assert [n for n, _, _ in rs.plan(recs)][len(fixed):] == ["g-wide-s1"]                        # its second seed
     assert dict((n, o) for n, o, _ in rs.plan(recs))["g-wide-s1"] == {"model": {"ngf": 32}, "seed": 1}
 
 
