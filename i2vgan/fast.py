@@ -13,7 +13,7 @@ import torch.nn.functional as F
 import torch.distributed as dist
 from .networks import default_device
 from .losses import gram_matrix, OFFICIAL_STYLE_WEIGHTS
-from .core import I2VGAN, I2VGANConfig, _direction, _triplets, _as_frame_tensor, _pad_to
+from .core import I2VGAN, I2VGANConfig, _direction, _translating, _triplets, _as_frame_tensor, _pad_to
 from .train import Trainer, linear_decay, run_order
 
 # %% auto #0
@@ -718,7 +718,7 @@ def fast_translate(model:I2VGAN, frames, # infrared clip: uint8 T×H×W×C, T×C
     "`I2VGAN.translate` for speed: batched, bf16 where native, channels_last on CUDA; with amp=False identical to `translate` on the CPU."
     from i2vgan.data import to_uint8
     if batch_size < 1: raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    n, c = _direction(model, direction), model.config
+    n, c = _translating(model, direction), model.config      # the moving averages where the model keeps them (03)
     x = _as_frame_tensor(frames, c.ir_channels if direction == "X" else c.vis_channels)
     H, W = x.shape[-2:]
     if min(H, W) < 8: raise ValueError(f"frames are {W}×{H} pixels; expected at least 8×8 (the generator halves a frame twice)")

@@ -146,6 +146,13 @@ def test_fast_translate_equals_translate():
             assert np.array_equal(fast_translate(m, ir, fuse_predictor=fuse, batch_size=bs, amp=False),
                                   m.translate(ir, fuse_predictor=fuse, batch_size=bs))
     with pytest.raises(ValueError, match="batch_size"): fast_translate(m, ir, batch_size=0)
+    avg = I2VGAN(tiny_config("i2vgan", use_perceptual=False, ema_decay=0.9))                   # a model with a moving average
+    with torch.no_grad(): avg.G_Y.model[1].weight.mul_(-1)                                     # the trained G_Y now differs from it
+    for fuse in (False, True):                                                                 # both paths translate with the average
+        assert np.array_equal(fast_translate(avg, ir, fuse_predictor=fuse, amp=False), avg.translate(ir, fuse_predictor=fuse))
+    plain = I2VGAN(tiny_config("i2vgan", use_perceptual=False))
+    plain.load_state_dict({k: v for k, v in avg.state_dict().items() if "_avg" not in k and k != "avg_updates"})
+    assert not np.array_equal(fast_translate(avg, ir, amp=False), fast_translate(plain, ir, amp=False))
 
 
 def test_compiled_translation_equals_eager():
