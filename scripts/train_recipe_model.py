@@ -21,9 +21,8 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("recipe_search", REPO / "scripts" / "recipe_search.py")
 rs = importlib.util.module_from_spec(_spec); _spec.loader.exec_module(rs)     # the search: its recipes and training loop
-from i2vgan.core import I2VGAN, I2VGANConfig                                  # noqa: E402
 from i2vgan.metrics import eval_set, score_eval_set                         # noqa: E402
-from i2vgan.train import load_checkpoint, run_lock, save_checkpoint         # noqa: E402
+from i2vgan.train import load_checkpoint, load_trained, run_lock, save_checkpoint   # noqa: E402
 
 
 def recipe_of(name:str) -> dict:
@@ -50,19 +49,11 @@ def keeper(run:Path):
 
 
 def kept_models(path:Path):
-    "(trained, averaged) models of one kept copy, without the perceptual VGG."
+    "(record, trained, averaged) of one kept copy: `load_trained` reads its config and weights, the average goes into a second copy."
     st = load_checkpoint(path)
-    model = load_trained_state(st["config"], st["model"])
-    avg = load_trained_state(st["config"], st["model"])
+    model, avg = load_trained(path, device="cpu"), load_trained(path, device="cpu")
     for k, sd in st["ema"].items(): getattr(avg, k).load_state_dict(sd)
     return st, model, avg
-
-
-def load_trained_state(config:dict, state:dict) -> I2VGAN:
-    "An inference model from a config dict and a state dict (as `load_trained` builds one from a file)."
-    m = I2VGAN(I2VGANConfig.from_dict({**config, "use_perceptual": False}))
-    m.load_state_dict(state)
-    return m.eval()
 
 
 def curve(run:Path, out:Path):
