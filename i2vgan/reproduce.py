@@ -10,13 +10,14 @@ from pathlib import Path
 import numpy as np
 import torch
 from .core import I2VGAN, I2VGANConfig, PRESETS, SCALES
-from .metrics import MetricTable, _FMT
+from .metrics import EVAL_METRICS, LOWER_IS_BETTER, MetricTable, _FMT, mean_interval, paired_difference
 
 # %% auto #0
 __all__ = ['PAPER_COLUMNS', 'PAPER_TABLE5', 'LABELS', 'ROWS', 'MAIN_ROWS', 'REFERENCES', 'SWITCHES', 'REPRO_WORLD', 'HIGHER',
-           'CLAIMS', 'SHORT', 'paper_table', 'row_config', 'loss_terms', 'machine_info', 'world_data', 'run_one',
-           'SummaryTable', 'load_results', 'summarize', 'reproduce', 'detectable', 'compare', 'paper_holds', 'holm',
-           'claims_table', 'plot_curves', 'comparison_frames', 'comparison_gif', 'keep_results']
+           'CLAIMS', 'SHORT', 'REFERENCE_ROWS', 'BASELINE_CLAIMS', 'paper_table', 'row_config', 'loss_terms',
+           'machine_info', 'world_data', 'run_one', 'SummaryTable', 'load_results', 'summarize', 'reproduce',
+           'detectable', 'compare', 'paper_holds', 'holm', 'claims_table', 'plot_curves', 'comparison_frames',
+           'comparison_gif', 'keep_results', 'load_long', 'summarize_long', 'clip_pairs']
 
 # %% ../nbs/08_reproduction.ipynb #b4e852aa
 PAPER_COLUMNS = ("Flower", "Traffic", "Monitoring-all")
@@ -405,8 +406,9 @@ CLAIMS = [   # (a, b): the paper says a beats b (the first two: that training di
     ("i2vgan-official", "recycle-gan"), ("i2vgan-official", "cycle-gan"),
 ]
 
-def _runs(r:dict, metric:str) -> dict:
-    "seed → value of one summary row."
+def _runs(r:dict, metric:str, seeds=()) -> dict:
+    "seed → value of one summary row; a row that trains nothing (`fixed`) has its one value at each of `seeds`."
+    if r.get("fixed"): return {s: r[metric] for s in seeds} if r.get(metric) is not None else {}
     return {int(s): v for s, v in zip(str(r["seeds"]).split(","), r.get(f"{metric}_runs") or []) if v is not None}
 
 def detectable(sd:float, # sample standard deviation of the per-seed differences
@@ -431,7 +433,7 @@ def compare(summary:SummaryTable, # `summarize`'s table
     "Does `a` beat `b` in `metric`? Paired over common seeds: mean difference, t, p, seeds won, detectable size, verdict."
     from scipy import stats
     if metric not in HIGHER: raise ValueError(f"metric={metric!r}: expected one of {list(HIGHER)}")
-    va, vb = _runs(summary[a], metric), _runs(summary[b], metric)
+    va = _runs(summary[a], metric); vb = _runs(summary[b], metric, seeds=va)   # b may be a fixed reference: a one-sample test
     seeds = sorted(set(va) & set(vb))
     out = dict(d=None, n=len(seeds), t=None, p=None, wins=None, mdd=None, verdict="—")
     if not seeds: return out
@@ -596,3 +598,51 @@ def keep_results(out_dir, # a finished reproduction (`reproduce`'s out_dir)
         for f in (a, b): shutil.copytree(f / clip, dest / "world" / f.relative_to(out / "world") / clip, dirs_exist_ok=True)
     if (out / "summary.json").exists(): shutil.copy2(out / "summary.json", dest / "summary.json")
     return dest
+
+# %% ../nbs/08_reproduction.ipynb #1f0a0002
+HIGHER.update({m: m not in LOWER_IS_BETTER for m in EVAL_METRICS})   # the evaluation set's columns (05) are tested too
+REFERENCE_ROWS = {"colouriser": "per-pixel colouriser", "mean-frame": "mean visible training frame"}   # row → its name in a reference record
+LABELS.update({"colouriser": "per-pixel colouriser", "mean-frame": "mean visible frame"})
+BASELINE_CLAIMS = [(m, r) for m in MAIN_ROWS for r in REFERENCE_ROWS]   # every method against what trains nothing
+
+def load_long(out_dir, rows=None) -> list:
+    "Every `scores.json` of a long reproduction (out_dir/<row>/seed<k>/, as `scripts/table5_long.py` writes them), in `ROWS` order, seeds ascending."
+    out, res = Path(out_dir), []
+    for row in (rows or ROWS):
+        for p in sorted((out / row).glob("seed*/scores.json"), key=lambda p: int(p.parent.name[4:])): res.append(json.loads(p.read_text()))
+    return res
+
+def summarize_long(out_dir, # a long reproduction's results (`load_long`)
+                   references:dict|None=None, # `score_eval_set` results of rows that train nothing, by their name in `REFERENCE_ROWS`
+                  ) -> SummaryTable:
+    "Each method's mean ± std over seeds of its per-seed mean over the evaluation set's clips, and its CPU time per step; the references as fixed rows."
+    recs = load_long(out_dir)
+    if not recs: raise FileNotFoundError(f"{out_dir}: no scores.json under <row>/seed<k>/ (run scripts/table5_long.py first)")
+    rows = []
+    for row in dict.fromkeys(r["method"] for r in recs):
+        rs = [r for r in recs if r["method"] == row]
+        d = dict(row=row, method=LABELS[row], seeds=",".join(str(r["seed"]) for r in rs), steps=",".join(sorted({str(r["steps"]) for r in rs})))
+        for m in EVAL_METRICS:
+            d[f"{m}_runs"] = [r["mean"][m]["mean"] for r in rs]
+            d[m], d[f"{m}_std"] = _stats(d[f"{m}_runs"])
+        d["CPU ms/step"] = round(1000 * float(np.mean([r["cpu_seconds_per_step"] for r in rs])))
+        rows.append(d)
+    for row, name in REFERENCE_ROWS.items():
+        if name in (references or {}):
+            rows.append(dict(row=row, method=LABELS[row], seeds="none (trains nothing)", steps="0", fixed=True,
+                             **{m: references[name]["mean"][m]["mean"] for m in EVAL_METRICS}))
+    r0 = recs[0]
+    return SummaryTable(rows, columns=["method", "seeds", "steps", *EVAL_METRICS, "CPU ms/step"],
+                        notes=[f"Mean ± sample std over seeds (ddof=1; no ± with one seed) of each seed's mean over the evaluation set's "
+                               f"{len(r0['clips'])} clips ({r0['eval_set']['frames']} frames at {r0['eval_set']['size']} px), translated with "
+                               f"the {r0['translated_with']}. Lower E_warp and tOF are better."])
+
+def clip_pairs(out_dir, # a long reproduction's results
+               a:str, b:str, # rows: a − b; b may be a `REFERENCE_ROWS` row
+               metric:str="mIoU", references:dict|None=None, # as for `summarize_long`
+              ) -> dict:
+    "Within each seed both rows have: a − b clip by clip, its mean with a 95 % interval over clips and on how many clips a is better."
+    ra = {r["seed"]: r for r in load_long(out_dir, [a])}
+    rb = {s: references[REFERENCE_ROWS[b]] for s in ra} if b in REFERENCE_ROWS else {r["seed"]: r for r in load_long(out_dir, [b])}
+    return {s: paired_difference(rb[s], ra[s], metric) for s in sorted(set(ra) & set(rb))}   # paired_difference(x, y) is y − x
+

@@ -15,11 +15,12 @@ from .core import I2VGAN, I2VGANConfig
 from .losses import load_plain
 
 # %% auto #0
-__all__ = ['SCHEDULE_FIELDS', 'MODELS_DIR', 'CURVE_METRICS', 'ImagePool', 'save_checkpoint', 'load_checkpoint', 'rng_state',
-           'set_rng_state', 'linear_decay', 'run_order', 'Trainer', 'train_step', 'state_dict', 'load_state_dict',
-           'checkpoints', 'newest_good_checkpoint', 'last_checkpoint', 'save', 'sample_grid', 'read_log', 'plot_losses',
-           'run_lock', 'check_run_folder', 'fit', 'shipped_models', 'checkpoint_path', 'load_trained',
-           'plot_steps_curve', 'predictor_vs_copy', 'term_gradients']
+__all__ = ['SCHEDULE_FIELDS', 'MODELS_DIR', 'CURVE_METRICS', 'EVAL_CURVE_METRICS', 'ImagePool', 'save_checkpoint',
+           'load_checkpoint', 'rng_state', 'set_rng_state', 'linear_decay', 'run_order', 'Trainer', 'train_step',
+           'state_dict', 'load_state_dict', 'checkpoints', 'newest_good_checkpoint', 'last_checkpoint', 'save',
+           'sample_grid', 'read_log', 'plot_losses', 'run_lock', 'check_run_folder', 'fit', 'shipped_models',
+           'checkpoint_path', 'load_trained', 'plot_steps_curve', 'plot_eval_curve', 'predictor_vs_copy',
+           'term_gradients']
 
 # %% ../nbs/04_train.ipynb #449bb43e
 class ImagePool:
@@ -557,6 +558,32 @@ def plot_steps_curve(curve:dict, # the JSON that `scripts/shipped_curve.py` writ
     axs[-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
     fig.tight_layout()
     return fig
+
+# %% ../nbs/04_train.ipynb #4e0c0002
+EVAL_CURVE_METRICS = ("mIoU", "vehicle IoU", "PSNR", "tOF")
+_REFERENCE_STYLE = {"per-pixel colouriser": "tab:orange", "mean visible training frame": "tab:green", "ground truth": "black"}
+_SERIES = (("scores", "tab:blue", "trained weights"), ("scores_ema", "tab:purple", "moving average"))
+
+def plot_eval_curve(curve:dict, # `scripts/train_recipe_model.py --curve`'s JSON: points with step, scores, scores_ema
+                    reference:dict|None=None, # rows that train nothing on the same clips: name → a `score_eval_set` result
+                    metrics=EVAL_CURVE_METRICS):
+    "Each metric against steps: the trained weights and their moving average, with 95 % intervals over clips (bands); references dashed."
+    fig, axs = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 2.8), dpi=80, squeeze=False)
+    steps = [p["step"] for p in curve["points"]]
+    for ax, m in zip(axs[0], metrics):
+        for key, colour, label in _SERIES:
+            v = [p[key]["mean"][m] for p in curve["points"]]
+            ax.plot(steps, [x["mean"] for x in v], "o-", ms=3, color=colour, label=label)
+            ax.fill_between(steps, [x["lo"] for x in v], [x["hi"] for x in v], color=colour, alpha=0.2, lw=0)
+        for name, colour in _REFERENCE_STYLE.items():
+            x = (reference or {}).get(name, {}).get("mean", {}).get(m, {}).get("mean")
+            if x is not None: ax.axhline(x, ls="--", lw=1, color=colour, label=name)
+        ax.set_title(m + (" (lower is better)" if m in ("E_warp", "tOF") else ""), fontsize=10)
+        ax.set_xlabel("training steps"); ax.grid(alpha=0.3)
+    axs[0, -1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    fig.tight_layout()
+    return fig
+
 
 # %% ../nbs/04_train.ipynb #a30b0006
 def predictor_vs_copy(predictor:nn.Module, # a frame predictor P(f_t, f_{t+1}) → guess of f_{t+2}: a model's P_X or P_Y

@@ -32,8 +32,9 @@ SEEDS = {**{m: range(5) for m in MAIN_ROWS}, **{m: range(3) for m in ABLATIONS}}
 
 
 def plan() -> list:
-    "(method, seed) in the order they run: seed by seed over the methods, so an early stop leaves whole seeds."
-    return [(m, s) for s in range(5) for m in (*MAIN_ROWS, *ABLATIONS) if s in SEEDS[m]]
+    """(method, seed) in the order they run: the methods seed by seed, then the ablations seed by seed, so that an
+    early stop leaves whole seeds, and the rows the budget must cover (the methods) come first."""
+    return [(m, s) for rows in (MAIN_ROWS, ABLATIONS) for s in range(5) for m in rows if s in SEEDS[m]]
 
 
 def config(method:str, seed:int, r:dict, steps:int):
@@ -42,8 +43,9 @@ def config(method:str, seed:int, r:dict, steps:int):
     return row_config(method, seed, steps, "tiny", DEMO_WORLD["size"], n_layers_d, **model)
 
 
-def strip(frames:np.ndarray, ir:np.ndarray, gt:np.ndarray, every:int=4) -> np.ndarray:
-    "Infrared, translation and ground truth of every `every`-th frame, as one image (rows: ir, out, gt)."
+def strip(frames:np.ndarray, ir:np.ndarray, gt:np.ndarray, every:int=1) -> np.ndarray:
+    """Infrared, translation and ground truth of every `every`-th frame, as one lossless image (rows: ir, out, gt):
+    with every frame kept, 08 redraws its grid, difference maps, x–t slices and flicker figure from it."""
     idx = range(0, len(frames), every)
     return np.concatenate([np.concatenate([a[i] for i in idx], axis=1) for a in (ir, frames, gt)], axis=0)
 
