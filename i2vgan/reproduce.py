@@ -17,7 +17,7 @@ __all__ = ['PAPER_COLUMNS', 'PAPER_TABLE5', 'LABELS', 'ROWS', 'MAIN_ROWS', 'REFE
            'CLAIMS', 'SHORT', 'REFERENCE_ROWS', 'BASELINE_CLAIMS', 'paper_table', 'row_config', 'loss_terms',
            'machine_info', 'world_data', 'run_one', 'SummaryTable', 'load_results', 'summarize', 'reproduce',
            'detectable', 'compare', 'paper_holds', 'holm', 'claims_table', 'plot_curves', 'comparison_frames',
-           'comparison_gif', 'keep_results', 'load_long', 'summarize_long', 'clip_pairs']
+           'comparison_gif', 'keep_results', 'load_long', 'summarize_long', 'clip_pairs', 'long_clip', 'steady_flicker']
 
 # %% ../nbs/08_reproduction.ipynb #b4e852aa
 PAPER_COLUMNS = ("Flower", "Traffic", "Monitoring-all")
@@ -645,4 +645,24 @@ def clip_pairs(out_dir, # a long reproduction's results
     ra = {r["seed"]: r for r in load_long(out_dir, [a])}
     rb = {s: references[REFERENCE_ROWS[b]] for s in ra} if b in REFERENCE_ROWS else {r["seed"]: r for r in load_long(out_dir, [b])}
     return {s: paired_difference(rb[s], ra[s], metric) for s in sorted(set(ra) & set(rb))}   # paired_difference(x, y) is y − x
+
+
+# %% ../nbs/08_reproduction.ipynb #1f0a0012
+def long_clip(out_dir, method:str, seed:int=0) -> tuple:
+    "One long run's kept clip, read back from its lossless strip: (clip name, infrared, translation, ground truth), each uint8 T×H×W×3."
+    import imageio.v3 as iio
+    d = Path(out_dir) / method / f"seed{seed}"
+    path = next(iter(sorted(d.glob("strip-*.png"))), None)
+    if path is None: raise FileNotFoundError(f"{d}: no strip-<clip>.png (scripts/table5_long.py writes one per finished run)")
+    img = iio.imread(path)[..., :3]; h = img.shape[0] // 3
+    ir, out, gt = (np.stack(np.split(img[k * h:(k + 1) * h], img.shape[1] // h, axis=1)) for k in range(3))
+    return path.stem.removeprefix("strip-"), ir, out, gt
+
+def steady_flicker(frames, truth, # uint8 T×H×W×3: a translation and the ground truth of the same clip
+                   tol:float=2 / 255, # a pixel is steady when the truth changes by less than this (channel mean, 0–1) between two frames
+                  ) -> float:
+    "Mean |y_{t+1} − y_t| (channel mean, 0–1) over the pixels where the ground truth is steady: flicker where nothing should change."
+    from i2vgan.metrics import frame_differences
+    steady = frame_differences(truth) < tol
+    return float(frame_differences(frames)[steady].mean()) if steady.any() else float("nan")
 

@@ -63,7 +63,7 @@ def kept_models(path:Path):
     return st, model, avg
 
 
-def curve(run:Path, out:Path):
+def curve(run:Path, out:Path, budget:dict):
     "Score every kept copy (trained weights and moving average) on the evaluation set; write curve.json."
     root, points = eval_set(workers=1), []
     for path in sorted((run / "kept").glob("cpu_*.pt")):
@@ -73,7 +73,7 @@ def curve(run:Path, out:Path):
         m, a = points[-1]["scores"]["mean"]["mIoU"], points[-1]["scores_ema"]["mean"]["mIoU"]
         print(f"{path.name}: step {st['step']}, mIoU {m['mean']:.3f} [{m['lo']:.3f}, {m['hi']:.3f}], moving average {a['mean']:.3f}", flush=True)
     state = load_checkpoint(run / "state.pt")
-    rs.write_json(out / "curve.json", dict(run=run.name, recipe=json.loads(state["recipe"]), eval_set=rs.EVAL_SET,
+    rs.write_json(out / "curve.json", dict(run=run.name, recipe=json.loads(state["recipe"]), budget=budget, eval_set=rs.EVAL_SET,
                                           sittings=json.loads(state.get("sitting_log", "[]")), machine=rs.machine_info(),
                                           date=time.strftime("%Y-%m-%d"), points=points))
 
@@ -136,7 +136,7 @@ def main(argv=None):
     name = run_name(a.recipe, a.n_train, a.cpu_hours, a.steps); run = Path(a.runs) / name
     if (a.curve or a.ship) and not (run / "state.pt").is_file():
         p.error(f"{run}: no run of this recipe and budget to {'score' if a.curve else 'ship'} (train it first)")
-    if a.curve: return curve(run, REPO / "results" / "recipe-model" / name)
+    if a.curve: return curve(run, REPO / "results" / "recipe-model" / name, {"steps": a.steps} if a.steps else {"cpu_hours": a.cpu_hours})
     if a.ship:
         if not a.steps: p.error("--ship: ship a run with a budget in --steps")
         return ship(run, a.steps, a.name, Path(a.models), f"python scripts/train_recipe_model.py --recipe {a.recipe} --steps {a.steps}"

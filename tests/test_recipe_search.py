@@ -159,12 +159,14 @@ def test_table5_long_plan_and_configs():
     plan = t5.plan()
     assert plan[:4] == [(m, 0) for m in t5.MAIN_ROWS] and len(plan) == 4 * 5 + 3 * 3
     assert [s for m, s in plan if m == "i2vgan-no-pcp"] == [0, 1, 2]
+    assert plan.index(("i2vgan-no-pcp", 0)) == 4 * 5                                            # the methods' five seeds come first
     r = rs.recipe({"model": {"n_layers_d": 2, "ngf": 32}})
     c = t5.config("cycle-gan", 3, r, 6000)                                                     # the recipe's D depth replaces the demo's
     assert (c.n_layers_d, c.ngf, c.seed, c.size, c.use_recycle) == (2, 32, 3, 64, False)
     assert t5.config("i2vgan", 0, rs.recipe({}), 6000).n_layers_d == rs.DEMO_D_LAYERS
     strip = t5.strip(np.zeros((16, 8, 8, 3), np.uint8), np.ones((16, 8, 8, 3), np.uint8), np.full((16, 8, 8, 3), 2, np.uint8))
-    assert strip.shape == (24, 32, 3) and strip[0, 0, 0] == 1 and strip[8, 0, 0] == 0 and strip[16, 0, 0] == 2
+    assert strip.shape == (24, 16 * 8, 3) and strip[0, 0, 0] == 1 and strip[8, 0, 0] == 0 and strip[16, 0, 0] == 2   # every frame
+    assert t5.strip(np.zeros((16, 8, 8, 3), np.uint8), np.zeros((16, 8, 8, 3), np.uint8), np.zeros((16, 8, 8, 3), np.uint8), every=4).shape == (24, 32, 3)
 
 
 def test_recipe_model_reads_search_names():
@@ -173,6 +175,25 @@ def test_recipe_model_reads_search_names():
     assert tr.recipe_of("g-deep-s1") == {"model": {"n_blocks": 6}, "seed": 1}
     with pytest.raises(SystemExit, match="not a candidate"): tr.recipe_of("g-huge")
     assert tr.run_name("baseline-s0", 96, 4.0) == "baseline-s0-n96-4h"
+    assert tr.run_name("sched-const75", 96, steps=38000) == "sched-const75-n96-38000steps"
+
+
+def test_shipped_config_states_the_schedule_it_trained_with():
+    "The shipped config reads as the library's own schedule (constant, then linear to zero) and carries no average left to keep."
+    tr = _script("train_recipe_model")
+    cfg = tr.shipped_config(rs.model_config(rs.recipe({})).to_dict(), 38000, 0.75)
+    assert (cfg["n_steps"], cfg["n_steps_decay"], cfg["ema_decay"]) == (28500, 9500, 0.0)
+    from i2vgan.core import I2VGANConfig
+    assert I2VGANConfig.from_dict(cfg).n_steps == 28500
+
+
+def test_recipe_model_refuses_a_run_that_is_not_there(tmp_path, capsys):
+    tr = _script("train_recipe_model")
+    for flag in ("--ship", "--curve"):
+        with pytest.raises(SystemExit):
+            tr.main(["--recipe", "sched-const75", "--steps", "100", "--runs", str(tmp_path), flag])
+        assert "no run of this recipe and budget" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())                                                          # nothing made on the way
 
 
 def test_library_average_is_the_search_average():
