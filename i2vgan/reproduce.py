@@ -649,14 +649,16 @@ def clip_pairs(out_dir, # a long reproduction's results
 
 # %% ../nbs/08_reproduction.ipynb #1f0a0012
 def long_clip(out_dir, method:str, seed:int=0) -> tuple:
-    "One long run's kept clip, read back from its lossless strip: (clip name, infrared, translation, ground truth), each uint8 T×H×W×3."
+    "One long run's kept clip, read back from its lossless strips: (clip name, infrared, translation, ground truth), each uint8 T×H×W×3."
     import imageio.v3 as iio
     d = Path(out_dir) / method / f"seed{seed}"
     path = next(iter(sorted(d.glob("strip-*.png"))), None)
     if path is None: raise FileNotFoundError(f"{d}: no strip-<clip>.png (scripts/table5_long.py writes one per finished run)")
-    img = iio.imread(path)[..., :3]; h = img.shape[0] // 3
-    ir, out, gt = (np.stack(np.split(img[k * h:(k + 1) * h], img.shape[1] // h, axis=1)) for k in range(3))
-    return path.stem.removeprefix("strip-"), ir, out, gt
+    name, shared = path.stem.removeprefix("strip-"), Path(out_dir) / f"clip-{path.stem.removeprefix('strip-')}.png"
+    if not shared.is_file(): raise FileNotFoundError(f"{shared}: the clip's infrared and ground truth (scripts/table5_long.py writes it once)")
+    frames = lambda img: np.stack(np.split(img, img.shape[1] // img.shape[0], axis=1))   # square frames side by side
+    both = iio.imread(shared)[..., :3]; h = both.shape[0] // 2
+    return name, frames(both[:h]), frames(iio.imread(path)[..., :3]), frames(both[h:])
 
 def steady_flicker(frames, truth, # uint8 T×H×W×3: a translation and the ground truth of the same clip
                    tol:float=2 / 255, # a pixel is steady when the truth changes by less than this (channel mean, 0–1) between two frames

@@ -11,7 +11,8 @@ the schedule counts steps here, not CPU seconds. Each run's CPU time is recorded
 be read. Runs live outside the repository (--runs/<method>/seed<k>/, a checkpoint every CPU minute) and resume
 when started again; a finished run is scored on the evaluation set (32 unseen layouts: PSNR, SSIM, pixel accuracy,
 mIoU, vehicle IoU, E_warp, tOF, per clip) with the weights the recipe translates with, and writes
-results/table5-long/<method>/seed<k>/scores.json, its loss log and one translated clip as a strip.
+results/table5-long/<method>/seed<k>/scores.json, its loss log and its translation of the set's first clip as a
+strip of frames (strip-<clip>.png; the clip's infrared and ground truth are written once, as clip-<clip>.png).
 """
 import argparse, importlib.util, json, time
 from pathlib import Path
@@ -43,11 +44,10 @@ def config(method:str, seed:int, r:dict, steps:int):
     return row_config(method, seed, steps, "tiny", DEMO_WORLD["size"], n_layers_d, **model)
 
 
-def strip(frames:np.ndarray, ir:np.ndarray, gt:np.ndarray, every:int=1) -> np.ndarray:
-    """Infrared, translation and ground truth of every `every`-th frame, as one lossless image (rows: ir, out, gt):
-    with every frame kept, 08 redraws its grid, difference maps, x–t slices and flicker figure from it."""
-    idx = range(0, len(frames), every)
-    return np.concatenate([np.concatenate([a[i] for i in idx], axis=1) for a in (ir, frames, gt)], axis=0)
+def strip(*clips:np.ndarray, every:int=1) -> np.ndarray:
+    """Every `every`-th frame of each clip side by side, one row per clip, as one image: lossless as PNG, so that 08
+    redraws its grid, difference maps, x–t slices and flicker figure from it."""
+    return np.concatenate([np.concatenate(list(c[::every]), axis=1) for c in clips], axis=0)
 
 
 def run(method:str, seed:int, a, r:dict, root:Path) -> dict:
@@ -61,7 +61,8 @@ def run(method:str, seed:int, a, r:dict, root:Path) -> dict:
         c0 = time.process_time(); scores = rs.compact(score_eval_set(translate, root))
         name, ir, gt = _eval_data(root)["clips"][0]
         out.mkdir(parents=True, exist_ok=True)
-        iio.imwrite(out / f"strip-{name}.png", strip(translate.translate(ir), ir, gt))
+        iio.imwrite(out / f"strip-{name}.png", strip(translate.translate(ir)))       # the translation; its input and truth once:
+        if not (shared := Path(a.results) / f"clip-{name}.png").exists(): iio.imwrite(shared, strip(ir, gt))
         (out / "log.jsonl").write_text((rundir / "log.jsonl").read_text())
         rec = dict(method=method, seed=seed, steps=info["steps"], recipe=rr, translated_with="moving average" if a.ema else "trained weights",
                    schedule=f"lr × 1 for the first {rr['const_share']:.0%} of {a.steps} steps, then linear to 0", config=model.config.to_dict(),

@@ -164,9 +164,10 @@ def test_table5_long_plan_and_configs():
     c = t5.config("cycle-gan", 3, r, 6000)                                                     # the recipe's D depth replaces the demo's
     assert (c.n_layers_d, c.ngf, c.seed, c.size, c.use_recycle) == (2, 32, 3, 64, False)
     assert t5.config("i2vgan", 0, rs.recipe({}), 6000).n_layers_d == rs.DEMO_D_LAYERS
-    strip = t5.strip(np.zeros((16, 8, 8, 3), np.uint8), np.ones((16, 8, 8, 3), np.uint8), np.full((16, 8, 8, 3), 2, np.uint8))
-    assert strip.shape == (24, 16 * 8, 3) and strip[0, 0, 0] == 1 and strip[8, 0, 0] == 0 and strip[16, 0, 0] == 2   # every frame
-    assert t5.strip(np.zeros((16, 8, 8, 3), np.uint8), np.zeros((16, 8, 8, 3), np.uint8), np.zeros((16, 8, 8, 3), np.uint8), every=4).shape == (24, 32, 3)
+    clip = np.arange(16, dtype=np.uint8)[:, None, None, None].repeat(8, 1).repeat(8, 2).repeat(3, 3)   # frame t is all t
+    strip = t5.strip(clip, clip + 100)
+    assert strip.shape == (16, 16 * 8, 3) and strip[0, 8 * 5, 0] == 5 and strip[8, 8 * 5, 0] == 105   # every frame, one row per clip
+    assert t5.strip(clip, every=4).shape == (8, 32, 3) and t5.strip(clip, every=4)[0, 8, 0] == 4
 
 
 def test_recipe_model_reads_search_names():
