@@ -567,9 +567,11 @@ _SERIES = (("scores", "tab:blue", "trained weights"), ("scores_ema", "tab:purple
 def plot_eval_curve(curve:dict, # `scripts/train_recipe_model.py --curve`'s JSON: points with step, scores, scores_ema
                     reference:dict|None=None, # rows that train nothing on the same clips: name → a `score_eval_set` result
                     metrics=EVAL_CURVE_METRICS):
-    "Each metric against steps: the trained weights and their moving average, with 95 % intervals over clips (bands); references dashed."
+    "Each metric against steps (the whole budget, where it counts steps): the weights and their moving average with 95 % intervals over clips (bands); references dashed."
     fig, axs = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 2.8), dpi=80, squeeze=False)
     steps = [p["step"] for p in curve["points"]]
+    budget = curve.get("budget", {}).get("steps")                          # a budget in steps: the axis spans it
+    decay = budget * curve["recipe"]["const_share"] if budget and "recipe" in curve else None
     for ax, m in zip(axs[0], metrics):
         for key, colour, label in _SERIES:
             v = [p[key]["mean"][m] for p in curve["points"]]
@@ -579,6 +581,8 @@ def plot_eval_curve(curve:dict, # `scripts/train_recipe_model.py --curve`'s JSON
             x = (reference or {}).get(name, {}).get("mean", {}).get(m, {}).get("mean")
             if x is not None: ax.axhline(x, ls="--", lw=1, color=colour, label=name)
         ax.set_title(m + (" (lower is better)" if m in ("E_warp", "tOF") else ""), fontsize=10)
+        if budget: ax.set_xlim(0, budget * 1.02)                            # the whole run, however far it has gone
+        if budget and decay is not None: ax.axvline(decay, ls=":", lw=1, color="grey", label="the rate starts to decay")
         ax.set_xlabel("training steps"); ax.grid(alpha=0.3)
     axs[0, -1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
     fig.tight_layout()

@@ -13,19 +13,22 @@ run's name: a run of hours spans several sittings, each recorded in its checkpoi
 
 The run lives outside the repository (--runs/<run name>/): a checkpoint every CPU minute, and an inference copy of
 the weights and of their moving average every --keep-minutes of CPU time. `--curve` scores every kept copy on the
-evaluation set (32 unseen layouts) into results/recipe-model/<run name>/curve.json, with every sitting. `--ship`
+evaluation set (32 unseen layouts) into results/recipe-model/<run name>/curve.json, with every sitting, and draws
+the last copy's moving average on four of its clips (frames.png: infrared, translation, ground truth). `--ship`
 (a finished run only) writes the package's model, `i2vgan/models/<--name>.pt`: the moving average of G_Y and P_Y in
 place of the trained weights (what the recipe translates with), float16 on disk, and its card beside it.
 """
 import argparse, importlib.util, json, platform, sys, time
 from pathlib import Path
+import numpy as np
 import torch
+import imageio.v3 as iio
 
 REPO = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("recipe_search", REPO / "scripts" / "recipe_search.py")
 rs = importlib.util.module_from_spec(_spec); _spec.loader.exec_module(rs)     # the search: its recipes and training loop
 from i2vgan.losses import _load_vgg_state                                   # noqa: E402  (the VGG label of copies kept without one)
-from i2vgan.metrics import eval_set, score_eval_set                         # noqa: E402
+from i2vgan.metrics import _eval_data, eval_set, score_eval_set                         # noqa: E402
 from i2vgan.train import MODELS_DIR, load_checkpoint, load_trained, run_lock, save_checkpoint   # noqa: E402
 sys.path.insert(0, str(REPO / "scripts"))
 from train_shipped_model import score as score_demo_clips                    # noqa: E402  (the card's PSNR/SSIM on the demo's 4 clips)
@@ -63,6 +66,12 @@ def kept_models(path:Path):
     return st, model, avg
 
 
+def frames_picture(model, root:Path, path:Path, n_clips:int=4, t:int=8):
+    "Frame t of the evaluation set's first clips: infrared, translation, ground truth stacked, one column per clip (lossless PNG)."
+    cols = [np.concatenate([ir[t], model.translate(ir)[t], gt[t]], axis=0) for _, ir, gt in _eval_data(root)["clips"][:n_clips]]
+    path.parent.mkdir(parents=True, exist_ok=True); iio.imwrite(path, np.concatenate(cols, axis=1))
+
+
 def curve(run:Path, out:Path, budget:dict):
     "Score every kept copy (trained weights and moving average) on the evaluation set; write curve.json."
     root, points = eval_set(workers=1), []
@@ -72,6 +81,7 @@ def curve(run:Path, out:Path, budget:dict):
                            scores_ema=rs.compact(score_eval_set(avg, root))))
         m, a = points[-1]["scores"]["mean"]["mIoU"], points[-1]["scores_ema"]["mean"]["mIoU"]
         print(f"{path.name}: step {st['step']}, mIoU {m['mean']:.3f} [{m['lo']:.3f}, {m['hi']:.3f}], moving average {a['mean']:.3f}", flush=True)
+    if points: frames_picture(kept_models(path)[2], root, out / "frames.png")
     state = load_checkpoint(run / "state.pt")
     rs.write_json(out / "curve.json", dict(run=run.name, recipe=json.loads(state["recipe"]), budget=budget, eval_set=rs.EVAL_SET,
                                           sittings=json.loads(state.get("sitting_log", "[]")), machine=rs.machine_info(),
