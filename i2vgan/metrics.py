@@ -711,6 +711,7 @@ def world_segmenter(root, # a labelled data set in IRVI's layout (the built-in w
     torch.save(dict(state=net.state_dict(), record=net.record), path)
     return net
 
+# %% ../nbs/05_metrics.ipynb #5e3a00a1
 def semantic_score(model_or_frames, # translated test clips (dict by name / list), a model with .translate, or a callable; ignored if truth
                    root, # the labelled data set whose test clips were translated
                    segmenter:SegNet=None, # default: `world_segmenter(root)`

@@ -13,12 +13,12 @@ from .data import write_strips, write_frames, write_labels
 
 # %% auto #0
 __all__ = ['MATERIALS', 'M', 'LEGEND', 'EMISSIVITY', 'SUN_HEAT', 'BASE_TEMP', 'PART', 'CLASSES', 'CLASS_OF', 'CLASS_LEGEND',
-           'KINDS', 'FAR', 'class_labels', 'noise', 'Layout', 'add_car', 'add_person', 'add_tree', 'add_lamp_post',
-           'add_building', 'traffic_layout', 'monitoring_layout', 'make_layout', 'show_layout', 'camera_at', 'rays',
-           'project', 'prims_at', 'gbuffer', 'shadows', 'materials', 'sky_colour', 'albedo', 'visible',
-           'sky_temperature', 'temperature', 'render_frame', 'ThermalCamera', 'render_clip', 'clip', 'show_frame',
-           'true_flow', 'explained_variance', 'colour_codes', 'fit_lut', 'apply_lut', 'layout_seeds', 'make_world',
-           'render_world_gif']
+           'SITES', 'KINDS', 'FAR', 'class_labels', 'noise', 'Layout', 'add_car', 'add_person', 'add_tree',
+           'add_lamp_post', 'add_building', 'traffic_layout', 'monitoring_layout', 'make_layout', 'show_layout',
+           'camera_at', 'rays', 'project', 'prims_at', 'gbuffer', 'shadows', 'materials', 'sky_colour', 'albedo',
+           'visible', 'sky_temperature', 'temperature', 'render_frame', 'ThermalCamera', 'render_clip', 'clip',
+           'show_frame', 'true_flow', 'explained_variance', 'colour_codes', 'fit_lut', 'apply_lut', 'layout_seeds',
+           'make_world', 'render_world_gif']
 
 # %% ../nbs/10_world.ipynb #97f920c8
 MATERIALS = ("sky", "asphalt", "paint", "pavement", "grass", "wall", "glass", "car", "car glass", "tyre",
@@ -236,53 +236,67 @@ def traffic_layout(seed:int, n_frames:int=64) -> Layout:
     return Layout("traffic", seed, P, O, ground, camera, _light(rng))
 
 # %% ../nbs/10_world.ipynb #86fcea86
+def _street_site(b, rng, zb:float) -> tuple:
+    "A street across the view: pavements, a lane line, cars both ways, walkers, trees and lamp posts. Returns (regions, lines)."
+    z0 = rng.uniform(10, 16); w = rng.uniform(6, 9)
+    regions = [(-1e3, z0 - 3, 1e3, z0 + w + 3, "pavement"), (-1e3, z0, 1e3, z0 + w, "asphalt")]
+    lines = [(-1e3, z0 + w / 2 - 0.07, 1e3, z0 + w / 2 + 0.07, 6.0, 3.0)]
+    for k in range(int(rng.integers(2, 5))):                   # cars along the street, both ways
+        d = rng.choice([-1, 1]); zc = z0 + w / 2 - d * w / 4
+        add_car(b, rng, rng.uniform(-30, 30), zc, axis=0, direction=d, speed=rng.uniform(0.8, 1.6))
+    for k in range(int(rng.integers(2, 6))):
+        zc = z0 + rng.choice([-1.5, w + 1.5])
+        add_person(b, rng, rng.uniform(-15, 15), zc, (rng.uniform(0.2, 0.32) * rng.choice([-1, 1]), 0, 0))
+    for x in np.arange(rng.uniform(-20, -12), 20, rng.uniform(8, 14)):
+        if rng.random() < 0.6: add_tree(b, rng, x, z0 + w + 2.4)
+        else: add_lamp_post(b, rng, x, z0 + w + 2.4)
+    return regions, lines
+
+def _walkers(b, rng, zb:float, n:int):
+    "n people walking in random directions over the open ground in front of the buildings."
+    for k in range(n):
+        ang = rng.uniform(0, 2 * math.pi); v = rng.uniform(0.2, 0.32)
+        add_person(b, rng, rng.uniform(-12, 12), rng.uniform(6, zb - 4), (v * math.cos(ang), 0, v * math.sin(ang)))
+
+def _plaza_site(b, rng, zb:float) -> tuple:
+    "A paved plaza with lawns and their trees, lamp posts and walkers. Returns (regions, lines)."
+    regions = [(-1e3, 0, 1e3, zb, "pavement")]
+    for k in range(int(rng.integers(2, 5))):
+        cx, cz = rng.uniform(-12, 12), rng.uniform(8, zb - 6); r = rng.uniform(2, 4)
+        regions.append((cx - r, cz - r, cx + r, cz + r, "grass")); add_tree(b, rng, cx, cz)
+    for k in range(int(rng.integers(1, 4))): add_lamp_post(b, rng, rng.uniform(-12, 12), rng.uniform(6, zb - 4))
+    _walkers(b, rng, zb, int(rng.integers(5, 12)))
+    return regions, []
+
+def _car_park_site(b, rng, zb:float) -> tuple:
+    "Two rows of bays, most of them taken, a few cars driving between them, walkers and lamp posts. Returns (regions, lines)."
+    regions, lines = [(-1e3, 0, 1e3, zb - 2, "asphalt"), (-1e3, zb - 2, 1e3, zb, "pavement")], []
+    rows = [rng.uniform(9, 12), rng.uniform(19, 23)]
+    for zr in rows:
+        for x in np.arange(-18, 18, 2.6):
+            lines.append((x - 0.06, zr - 2.6, x + 0.06, zr + 2.6, 0, 0))
+            if rng.random() < 0.65:
+                add_car(b, rng, x + 1.3, zr + rng.uniform(-0.3, 0.3), axis=2, direction=rng.choice([-1, 1]), speed=0.0)
+    for k in range(int(rng.integers(0, 3))):
+        add_car(b, rng, rng.uniform(-20, 20), (rows[0] + rows[1]) / 2, axis=0, direction=rng.choice([-1, 1]),
+                speed=rng.uniform(0.4, 1.0))
+    _walkers(b, rng, zb, int(rng.integers(2, 6)))
+    for x in (-14, 0, 14): add_lamp_post(b, rng, x + rng.uniform(-2, 2), (rows[0] + rows[1]) / 2 + 0.5)
+    return regions, lines
+
+SITES = {"street": _street_site, "plaza": _plaza_site, "car park": _car_park_site}
+
+# %% ../nbs/10_world.ipynb #86fcea87
 def monitoring_layout(seed:int, n_frames:int=64) -> Layout:
     "A fixed camera over a street, a plaza or a car park: buildings at the back, people and vehicles moving through."
     rng = np.random.default_rng([seed, 2])
     b = _Builder()
     site = ["street", "plaza", "car park"][int(rng.integers(3))]
-    regions, lines = [], []
     zb = rng.uniform(28, 40)                                   # where the buildings at the back start
     x = -40
     while x < 40:                                              # the back row of buildings
         L = rng.uniform(8, 22); add_building(b, rng, x, zb, x + L, zb + rng.uniform(8, 14)); x += L + rng.uniform(0, 6)
-    if site == "street":
-        z0 = rng.uniform(10, 16); w = rng.uniform(6, 9)
-        regions += [(-1e3, z0 - 3, 1e3, z0 + w + 3, "pavement"), (-1e3, z0, 1e3, z0 + w, "asphalt")]
-        lines += [(-1e3, z0 + w / 2 - 0.07, 1e3, z0 + w / 2 + 0.07, 6.0, 3.0)]
-        for k in range(int(rng.integers(2, 5))):               # cars along the street, both ways
-            d = rng.choice([-1, 1]); zc = z0 + w / 2 - d * w / 4
-            add_car(b, rng, rng.uniform(-30, 30), zc, axis=0, direction=d, speed=rng.uniform(0.8, 1.6))
-        for k in range(int(rng.integers(2, 6))):
-            zc = z0 + rng.choice([-1.5, w + 1.5])
-            add_person(b, rng, rng.uniform(-15, 15), zc, (rng.uniform(0.2, 0.32) * rng.choice([-1, 1]), 0, 0))
-        for x in np.arange(rng.uniform(-20, -12), 20, rng.uniform(8, 14)):
-            if rng.random() < 0.6: add_tree(b, rng, x, z0 + w + 2.4)
-            else: add_lamp_post(b, rng, x, z0 + w + 2.4)
-    elif site == "plaza":
-        regions += [(-1e3, 0, 1e3, zb, "pavement")]
-        for k in range(int(rng.integers(2, 5))):
-            cx, cz = rng.uniform(-12, 12), rng.uniform(8, zb - 6); r = rng.uniform(2, 4)
-            regions.append((cx - r, cz - r, cx + r, cz + r, "grass")); add_tree(b, rng, cx, cz)
-        for k in range(int(rng.integers(1, 4))): add_lamp_post(b, rng, rng.uniform(-12, 12), rng.uniform(6, zb - 4))
-        for k in range(int(rng.integers(5, 12))):
-            ang = rng.uniform(0, 2 * math.pi); v = rng.uniform(0.2, 0.32)
-            add_person(b, rng, rng.uniform(-12, 12), rng.uniform(6, zb - 4), (v * math.cos(ang), 0, v * math.sin(ang)))
-    else:
-        regions += [(-1e3, 0, 1e3, zb - 2, "asphalt"), (-1e3, zb - 2, 1e3, zb, "pavement")]
-        rows = [rng.uniform(9, 12), rng.uniform(19, 23)]
-        for zr in rows:
-            for x in np.arange(-18, 18, 2.6):
-                lines.append((x - 0.06, zr - 2.6, x + 0.06, zr + 2.6, 0, 0))
-                if rng.random() < 0.65:
-                    add_car(b, rng, x + 1.3, zr + rng.uniform(-0.3, 0.3), axis=2, direction=rng.choice([-1, 1]), speed=0.0)
-        for k in range(int(rng.integers(0, 3))):
-            add_car(b, rng, rng.uniform(-20, 20), (rows[0] + rows[1]) / 2, axis=0, direction=rng.choice([-1, 1]),
-                    speed=rng.uniform(0.4, 1.0))
-        for k in range(int(rng.integers(2, 6))):
-            ang = rng.uniform(0, 2 * math.pi); v = rng.uniform(0.2, 0.32)
-            add_person(b, rng, rng.uniform(-12, 12), rng.uniform(6, zb - 4), (v * math.cos(ang), 0, v * math.sin(ang)))
-        for x in (-14, 0, 14): add_lamp_post(b, rng, x + rng.uniform(-2, 2), (rows[0] + rows[1]) / 2 + 0.5)
+    regions, lines = SITES[site](b, rng, zb)
     ground = dict(base="grass" if site == "street" else "pavement", regions=regions, lines=lines, tiles=0.0 if site == "car park" else 1.0)
     camera = dict(pos=np.array([rng.uniform(-3, 3), rng.uniform(5, 9), 0.0], np.float32), vel=np.zeros(3, np.float32),
                   pitch=math.radians(rng.uniform(16, 28)), yaw=math.radians(rng.uniform(-10, 10)), fov=math.radians(60),
