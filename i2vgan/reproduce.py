@@ -17,7 +17,8 @@ __all__ = ['PAPER_COLUMNS', 'PAPER_TABLE5', 'LABELS', 'ROWS', 'MAIN_ROWS', 'REFE
            'CLAIMS', 'SHORT', 'REFERENCE_ROWS', 'BASELINE_CLAIMS', 'paper_table', 'row_config', 'loss_terms',
            'machine_info', 'world_data', 'run_one', 'SummaryTable', 'load_results', 'summarize', 'reproduce',
            'detectable', 'compare', 'paper_holds', 'holm', 'claims_table', 'plot_curves', 'comparison_frames',
-           'comparison_gif', 'keep_results', 'load_long', 'summarize_long', 'clip_pairs', 'long_clip', 'steady_flicker']
+           'comparison_gif', 'keep_results', 'load_long', 'summarize_long', 'clip_pairs', 'verdict_matrix', 'long_clip',
+           'steady_flicker']
 
 # %% ../nbs/08_reproduction.ipynb #b4e852aa
 PAPER_COLUMNS = ("Flower", "Traffic", "Monitoring-all")
@@ -645,6 +646,18 @@ def clip_pairs(out_dir, # a long reproduction's results
     ra = {r["seed"]: r for r in load_long(out_dir, [a])}
     rb = {s: references[REFERENCE_ROWS[b]] for s in ra} if b in REFERENCE_ROWS else {r["seed"]: r for r in load_long(out_dir, [b])}
     return {s: paired_difference(rb[s], ra[s], metric) for s in sorted(set(ra) & set(rb))}   # paired_difference(x, y) is y − x
+
+
+# %% ../nbs/08_reproduction.ipynb #1f0a0023
+def verdict_matrix(summary:SummaryTable, # `summarize` or `summarize_long`'s table
+                   claims=None, # (a, b) pairs: "a beats b"; default `CLAIMS` (those whose rows are in `summary`)
+                   metrics=EVAL_METRICS, power:float=0.8) -> SummaryTable:
+    "One line per claim, one column per metric: `claims_table`'s verdict with its Holm-adjusted p and detectable difference."
+    tables = {m: {r["claim"]: r for r in claims_table(summary, m, claims, power=power).rows} for m in metrics}
+    cell = lambda r: r["ours"] + ("" if r["p (Holm)"] == "—" else f" (p {r['p (Holm)']}; ±{r[f'detectable Δ ({power:.0%})']})")
+    names = list(next(iter(tables.values()), {}))
+    return SummaryTable([{"claim": n, **{m: cell(tables[m][n]) for m in metrics}} for n in names],
+                        notes=[f"Each cell: verdict (p after Holm over that metric's claims; the difference the seeds detect with probability {power:g})."])
 
 
 # %% ../nbs/08_reproduction.ipynb #1f0a0012
