@@ -163,6 +163,11 @@ def step_budget(r:dict, costs:dict, baseline_steps:int) -> int:
     return max(1, round(baseline_steps * costs[compute_key(recipe({}))] / costs[compute_key(r)]))
 
 
+def precision(trainer) -> str:
+    "What the step computes in: the fast step takes bf16 autocast where the CPU has it natively (AVX512-BF16 or AMX-BF16), else float32."
+    return "bf16 autocast" if getattr(trainer, "amp", False) else "float32"
+
+
 def train(name:str, r:dict, run:Path, budget:float, log_every:int=50, ckpt_cpu:float=60.0,
           keep_cpu:float=0.0, keep=None, clock:str="cpu", cfg:I2VGANConfig|None=None):
     """Train one candidate until `budget` (resuming from run/state.pt); returns (model, ema, info).
@@ -182,7 +187,7 @@ def train(name:str, r:dict, run:Path, budget:float, log_every:int=50, ckpt_cpu:f
         log_of_sittings = json.loads(st.get("sitting_log", "[]"))
         print(f"[{name}] resumed at step {trainer.step}, {used:.0f} CPU s, of {budget:.0f} {'CPU s' if clock == 'cpu' else 'steps'}", flush=True)
     sittings += 1
-    sitting = dict(started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), threads=torch.get_num_threads(),
+    sitting = dict(started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), threads=torch.get_num_threads(), precision=precision(trainer),
                    start_step=trainer.step, end_step=trainer.step, cpu_seconds=0.0, wall_seconds=0.0)
     spent = (lambda: used) if clock == "cpu" else (lambda: trainer.step)      # what the budget counts
     if spent() < budget: log_of_sittings.append(sitting)       # a finished run started again trains nothing

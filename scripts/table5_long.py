@@ -66,6 +66,7 @@ def run(method:str, seed:int, a, r:dict, root:Path) -> dict:
         (out / "log.jsonl").write_text((rundir / "log.jsonl").read_text())
         rec = dict(method=method, seed=seed, steps=info["steps"], recipe=rr, translated_with="moving average" if a.ema else "trained weights",
                    schedule=f"lr × 1 for the first {rr['const_share']:.0%} of {a.steps} steps, then linear to 0", config=model.config.to_dict(),
+                   precision=" then ".join(dict.fromkeys(x.get("precision", "unrecorded") for x in info["sitting_log"])),
                    cpu_seconds=info["cpu_seconds"], cpu_seconds_per_step=round(info["cpu_seconds"] / max(1, info["steps"]), 4),
                    wall_seconds=info["wall_seconds"], sittings=info["sitting_log"], score_cpu_seconds=round(time.process_time() - c0, 1),
                    torch_threads=torch.get_num_threads(), machine=rs.machine_info(), date=time.strftime("%Y-%m-%d"),

@@ -112,7 +112,8 @@ def ship(run:Path, steps:int, name:str, models:Path, command:str) -> dict:
                 recipe={k: v for k, v in recipe.items() if k != "seed"}, seed=recipe["seed"],
                 translates_with=f"the moving average of G_Y and P_Y (decay {recipe['ema_decay']}, over {st['step']} steps); "
                                 "the other networks as trained",
-                preset="i2vgan", scale="tiny", precision="float32", frame_size=shipped.config.size, steps=st["step"],
+                preset="i2vgan", scale="tiny", precision=" then ".join(dict.fromkeys(x.get("precision", "unrecorded") for x in sittings)),
+                frame_size=shipped.config.size, steps=st["step"],
                 planned_steps=steps, world={**rs.DEMO_WORLD, "kinds": list(rs.DEMO_WORLD["kinds"]), "n_train": recipe["n_train"], "seed": 0},
                 train_seconds=round(sum(x["wall_seconds"] for x in sittings), 1),
                 cpu_hours=round(sum(x["cpu_seconds"] for x in sittings) / 3600, 2), sittings=sittings,

@@ -210,3 +210,11 @@ def test_library_average_is_the_search_average():
         m.update_average(); ema.update(rs.translating(m))
     for avg, name in ((m.G_Y_avg, "G_Y"), (m.P_Y_avg, "P_Y")):
         for a, b in zip(avg.state_dict().values(), ema.shadow[name].state_dict().values()): torch.testing.assert_close(a, b, atol=0, rtol=0)
+
+
+def test_sittings_name_their_precision():
+    "The fast step takes bf16 autocast where the CPU has it natively: each sitting records which arithmetic it trained with."
+    class T: amp = True
+    assert rs.precision(T()) == "bf16 autocast"
+    T.amp = False
+    assert rs.precision(T()) == "float32"
