@@ -23,6 +23,49 @@ __all__ = ['PAPER_LAYERS', 'PRESETS', 'SCALES', 'OFFICIAL_NAMES', 'OFFICIAL_ROLE
            'flow', 'show_flow', 'direction_terms', 'generator_step', 'discriminator_step', 'translate_chunks',
            'translate', 'update_average', 'official_sizes', 'colour_spread', 'load_official']
 
+# %% ../nbs/03_core.ipynb #a310ad31
+def _check_field_types(cfg):
+    "Every field of `cfg` of its annotated type (a whole number where a float is asked is taken); one ValueError naming the first that is not."
+    hints = typing.get_type_hints(type(cfg))
+    for f in dataclasses.fields(cfg):
+        want, v = hints.get(f.name), getattr(cfg, f.name)
+        if want in (int, float) and isinstance(v, numbers.Integral if want is int else numbers.Real) and not isinstance(v, bool):
+            setattr(cfg, f.name, want(v))
+        elif want is str and isinstance(v, os.PathLike): setattr(cfg, f.name, os.fspath(v))   # a path given as a Path
+        elif want is tuple and isinstance(v, list): setattr(cfg, f.name, tuple(v))
+        elif isinstance(want, type) and not isinstance(v, want):
+            raise ValueError(f"{f.name}={v!r}: expected a value of type {want.__name__}, got {type(v).__name__}")
+
+def _check_config(c) -> None:
+    "The values of an `I2VGANConfig` that its field types alone cannot rule out: one clear error naming the field."
+    for k, allowed in (("gan_mode", ("lsgan", "vanilla")), ("perceptual_form", ("paper", "official"))):
+        if getattr(c, k) not in allowed: raise ValueError(f"{k}={getattr(c, k)!r}: expected one of {', '.join(map(repr, allowed))}")
+    if c.upsample not in ("antialiased", "transposed"):
+        raise ValueError(f"upsample={c.upsample!r}: expected 'antialiased' (official) or 'transposed' (CycleGAN's)")
+    if (c.use_exs or c.use_ins) and c.ir_channels != c.vis_channels:
+        raise ValueError(f"ir_channels={c.ir_channels} and vis_channels={c.vis_channels}: the similarity losses "
+                         "encode a frame and its translation with the same generator, so both need the same channels "
+                         "(use ir_channels=3, as the official code, or switch use_exs/use_ins off)")
+    for k, low in (("size", 8), ("ngf", 1), ("npf", 1), ("ndf", 1), ("unet_downs", 1), ("num_patches", 1), ("mlp_units", 1),
+                   ("n_blocks", 0), ("n_layers_d", 0), ("pool_size", 0), ("n_steps", 0), ("n_steps_decay", 0)):
+        v = getattr(c, k)
+        if isinstance(v, bool) or not isinstance(v, int) or v < low: raise ValueError(f"{k}={v!r}: expected a whole number ≥ {low}")
+    if c.size % 4: raise ValueError(f"size={c.size}: expected a multiple of 4 (the generators halve a frame twice), e.g. {c.size - c.size % 4}")
+    if (c.use_recurrent or c.use_recycle) and c.size % 2 ** c.unet_downs:
+        raise ValueError(f"size={c.size}: the predictor's U-Net (unet_downs={c.unet_downs}) halves a frame {c.unet_downs} times; "
+                         f"expected a multiple of {2 ** c.unet_downs}, or a smaller unet_downs")
+    for k in ("lr", "tau"):
+        if not 0 < getattr(c, k) < math.inf: raise ValueError(f"{k}={getattr(c, k)!r}: expected a finite number > 0")
+    for k in (f.name for f in dataclasses.fields(c) if f.name.startswith("lambda_")):
+        if not 0 <= getattr(c, k) < math.inf: raise ValueError(f"{k}={getattr(c, k)!r}: expected a finite weight ≥ 0 (0 switches the term off)")
+    for k in ("beta1", "beta2"):
+        if not 0 <= getattr(c, k) < 1: raise ValueError(f"{k}={getattr(c, k)!r}: expected Adam's decay rate, in [0, 1)")
+    if not 0 <= c.ema_decay < 1: raise ValueError(f"ema_decay={c.ema_decay!r}: expected the moving average's decay, in [0, 1) (0: off)")
+    if c.size // 2 ** c.n_layers_d < 3:         # the last strided layer must leave ≥ 3 pixels for the two 4×4 convs after it
+        fits = max(n for n in range(c.size.bit_length()) if c.size // 2 ** n >= 3)
+        raise ValueError(f"n_layers_d={c.n_layers_d}: a {c.size}-pixel frame is too small for a discriminator that deep; "
+                         f"at most {fits} layers fit at size={c.size}")
+
 # %% ../nbs/03_core.ipynb #a310ad32
 PAPER_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
@@ -81,45 +124,7 @@ class I2VGANConfig:
 
     def __post_init__(self):
         _check_field_types(self)
-        for k, allowed in (("gan_mode", ("lsgan", "vanilla")), ("perceptual_form", ("paper", "official"))):
-            if getattr(self, k) not in allowed: raise ValueError(f"{k}={getattr(self, k)!r}: expected one of {', '.join(map(repr, allowed))}")
-        if self.upsample not in ("antialiased", "transposed"):
-            raise ValueError(f"upsample={self.upsample!r}: expected 'antialiased' (official) or 'transposed' (CycleGAN's)")
-        if (self.use_exs or self.use_ins) and self.ir_channels != self.vis_channels:
-            raise ValueError(f"ir_channels={self.ir_channels} and vis_channels={self.vis_channels}: the similarity losses "
-                             "encode a frame and its translation with the same generator, so both need the same channels "
-                             "(use ir_channels=3, as the official code, or switch use_exs/use_ins off)")
-        for k, low in (("size", 8), ("ngf", 1), ("npf", 1), ("ndf", 1), ("unet_downs", 1), ("num_patches", 1), ("mlp_units", 1),
-                       ("n_blocks", 0), ("n_layers_d", 0), ("pool_size", 0), ("n_steps", 0), ("n_steps_decay", 0)):
-            v = getattr(self, k)
-            if isinstance(v, bool) or not isinstance(v, int) or v < low: raise ValueError(f"{k}={v!r}: expected a whole number ≥ {low}")
-        if self.size % 4: raise ValueError(f"size={self.size}: expected a multiple of 4 (the generators halve a frame twice), e.g. {self.size - self.size % 4}")
-        if (self.use_recurrent or self.use_recycle) and self.size % 2 ** self.unet_downs:
-            raise ValueError(f"size={self.size}: the predictor's U-Net (unet_downs={self.unet_downs}) halves a frame {self.unet_downs} times; "
-                             f"expected a multiple of {2 ** self.unet_downs}, or a smaller unet_downs")
-        for k in ("lr", "tau"):
-            if not 0 < getattr(self, k) < math.inf: raise ValueError(f"{k}={getattr(self, k)!r}: expected a finite number > 0")
-        for k in (f.name for f in dataclasses.fields(self) if f.name.startswith("lambda_")):
-            if not 0 <= getattr(self, k) < math.inf: raise ValueError(f"{k}={getattr(self, k)!r}: expected a finite weight ≥ 0 (0 switches the term off)")
-        for k in ("beta1", "beta2"):
-            if not 0 <= getattr(self, k) < 1: raise ValueError(f"{k}={getattr(self, k)!r}: expected Adam's decay rate, in [0, 1)")
-        if not 0 <= self.ema_decay < 1: raise ValueError(f"ema_decay={self.ema_decay!r}: expected the moving average's decay, in [0, 1) (0: off)")
-        if self.size // 2 ** self.n_layers_d < 3:         # the last strided layer must leave ≥ 3 pixels for the two 4×4 convs after it
-            fits = max(n for n in range(self.size.bit_length()) if self.size // 2 ** n >= 3)
-            raise ValueError(f"n_layers_d={self.n_layers_d}: a {self.size}-pixel frame is too small for a discriminator that deep; "
-                             f"at most {fits} layers fit at size={self.size}")
-
-def _check_field_types(cfg):
-    "Every field of `cfg` of its annotated type (a whole number where a float is asked is taken); one ValueError naming the first that is not."
-    hints = typing.get_type_hints(type(cfg))
-    for f in dataclasses.fields(cfg):
-        want, v = hints.get(f.name), getattr(cfg, f.name)
-        if want in (int, float) and isinstance(v, numbers.Integral if want is int else numbers.Real) and not isinstance(v, bool):
-            setattr(cfg, f.name, want(v))
-        elif want is str and isinstance(v, os.PathLike): setattr(cfg, f.name, os.fspath(v))   # a path given as a Path
-        elif want is tuple and isinstance(v, list): setattr(cfg, f.name, tuple(v))
-        elif isinstance(want, type) and not isinstance(v, want):
-            raise ValueError(f"{f.name}={v!r}: expected a value of type {want.__name__}, got {type(v).__name__}")
+        _check_config(self)
 
 # %% ../nbs/03_core.ipynb #71faae0b
 @patch
