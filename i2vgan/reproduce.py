@@ -14,11 +14,11 @@ from .metrics import EVAL_METRICS, LOWER_IS_BETTER, MetricTable, _FMT, mean_inte
 
 # %% auto #0
 __all__ = ['PAPER_COLUMNS', 'PAPER_TABLE5', 'LABELS', 'ROWS', 'MAIN_ROWS', 'REFERENCES', 'SWITCHES', 'REPRO_WORLD', 'HIGHER',
-           'CLAIMS', 'SHORT', 'REFERENCE_ROWS', 'BASELINE_CLAIMS', 'paper_table', 'row_config', 'loss_terms',
-           'machine_info', 'world_data', 'run_one', 'SummaryTable', 'load_results', 'summarize', 'reproduce',
-           'detectable', 'compare', 'paper_holds', 'holm', 'claims_table', 'plot_curves', 'comparison_frames',
-           'comparison_gif', 'keep_results', 'load_long', 'summarize_long', 'clip_pairs', 'verdict_matrix', 'long_clip',
-           'steady_flicker']
+           'CLAIMS', 'SHORT', 'REFERENCE_ROWS', 'BASELINE_CLAIMS', 'EQUAL_CPU', 'LONG_CLAIMS', 'paper_table',
+           'row_config', 'loss_terms', 'machine_info', 'world_data', 'run_one', 'SummaryTable', 'load_results',
+           'summarize', 'reproduce', 'detectable', 'compare', 'paper_holds', 'holm', 'claims_table', 'plot_curves',
+           'comparison_frames', 'comparison_gif', 'keep_results', 'load_long', 'summarize_long', 'clip_pairs',
+           'verdict_matrix', 'long_clip', 'steady_flicker']
 
 # %% ../nbs/08_reproduction.ipynb #b4e852aa
 PAPER_COLUMNS = ("Flower", "Traffic", "Monitoring-all")
@@ -605,11 +605,14 @@ HIGHER.update({m: m not in LOWER_IS_BETTER for m in EVAL_METRICS})   # the evalu
 REFERENCE_ROWS = {"colouriser": "per-pixel colouriser", "mean-frame": "mean visible training frame"}   # row → its name in a reference record
 LABELS.update({"colouriser": "per-pixel colouriser", "mean-frame": "mean visible frame"})
 BASELINE_CLAIMS = [(m, r) for m in MAIN_ROWS for r in REFERENCE_ROWS]   # every method against what trains nothing
+EQUAL_CPU = "cycle-gan-equal-cpu"   # one more row of the long runs: Cycle-GAN trained for the CPU time of I2V-GAN's steps
+LABELS[EQUAL_CPU], SHORT[EQUAL_CPU] = "Cycle-GAN for I2V-GAN's CPU time", "Cycle (CPU)"
+LONG_CLAIMS = CLAIMS + [("i2vgan", EQUAL_CPU)]   # the paper's claims, and I2V-GAN against Cycle-GAN at equal CPU time
 
 def load_long(out_dir, rows=None) -> list:
     "Every `scores.json` of a long reproduction (out_dir/<row>/seed<k>/, as `scripts/table5_long.py` writes them), in `ROWS` order, seeds ascending."
     out, res = Path(out_dir), []
-    for row in (rows or ROWS):
+    for row in (rows or (*ROWS, EQUAL_CPU)):
         for p in sorted((out / row).glob("seed*/scores.json"), key=lambda p: int(p.parent.name[4:])): res.append(json.loads(p.read_text()))
     return res
 

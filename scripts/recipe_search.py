@@ -139,23 +139,27 @@ def compute_key(r:dict) -> str:
     return json.dumps({"batch_size": r["batch_size"], **{k: v for k, v in sorted(r["model"].items()) if k in COST_FIELDS}}, sort_keys=True)
 
 
+def time_steps(built:dict, rounds:int=3, steps:int=6) -> dict:
+    """CPU seconds per training step of each (model, trainer) in `built`, measured in this process, interleaved round
+    by round, median of the rounds: a ratio between two of them is then the same on a quiet or a busy machine."""
+    feeds = {k: t.batches(0, 10**9) for k, (_, t) in built.items()}
+    for k, (_, t) in built.items(): t.train_step(next(feeds[k]))                    # warm-up: first-call costs
+    times = {k: [] for k in built}
+    for _ in range(rounds):
+        for k, (_, t) in built.items():
+            c0 = time.process_time()
+            for _ in range(steps): t.train_step(next(feeds[k]))
+            times[k].append((time.process_time() - c0) / steps)
+    for f in feeds.values(): f.close()
+    return {k: float(np.median(v)) for k, v in times.items()}
+
+
 def measure_step_costs(recipes:list, rounds:int=3, steps:int=6) -> dict:
-    """CPU seconds per training step of each distinct compute key, measured in one process, interleaved round by round,
-    median of the rounds: a ratio between two keys is then the same on a quiet or a busy machine."""
+    "CPU seconds per training step of each distinct compute key among `recipes` (`time_steps`)."
     import tempfile
     keys = {compute_key(r): r for r in recipes}
     with tempfile.TemporaryDirectory() as tmp:
-        built = {k: build(r, Path(tmp) / str(i)) for i, (k, r) in enumerate(keys.items())}
-        feeds = {k: t.batches(0, 10**9) for k, (_, t) in built.items()}
-        for k, (_, t) in built.items(): t.train_step(next(feeds[k]))                # warm-up: first-call costs
-        times = {k: [] for k in keys}
-        for _ in range(rounds):
-            for k, (_, t) in built.items():
-                c0 = time.process_time()
-                for _ in range(steps): t.train_step(next(feeds[k]))
-                times[k].append((time.process_time() - c0) / steps)
-        for f in feeds.values(): f.close()
-    return {k: float(np.median(v)) for k, v in times.items()}
+        return time_steps({k: build(r, Path(tmp) / str(i)) for i, (k, r) in enumerate(keys.items())}, rounds, steps)
 
 
 def step_budget(r:dict, costs:dict, baseline_steps:int) -> int:

@@ -5,7 +5,7 @@
     python scripts/table5_long.py --list                                                          # the plan and what is finished
 
 Every method (`i2vgan.reproduce.ROWS`: Cycle-GAN, Recycle-GAN, I2V-GAN, I2V-GAN with the official code's losses,
-then the one-loss ablations) trains with the same recipe from `scripts/recipe_search.py` (its learning-rate shape,
+then the one-loss ablations; last, Cycle-GAN for the CPU time of I2V-GAN's steps) trains with the same recipe from `scripts/recipe_search.py` (its learning-rate shape,
 moving average, discriminator, data), for the same number of steps: the paper compares methods at equal epochs, so
 the schedule counts steps here, not CPU seconds. Each run's CPU time is recorded, so a step's cost per method can
 be read. Runs live outside the repository (--runs/<method>/seed<k>/, a checkpoint every CPU minute) and resume
@@ -29,13 +29,35 @@ from i2vgan.reproduce import MAIN_ROWS, ROWS, row_config                   # noq
 from i2vgan.train import run_lock                                            # noqa: E402
 
 ABLATIONS = ("i2vgan-no-pcp", "i2vgan-no-exs", "i2vgan-no-ins")
-SEEDS = {**{m: range(5) for m in MAIN_ROWS}, **{m: range(3) for m in ABLATIONS}}   # the methods first, then the ablations
+EQUAL_CPU = "cycle-gan-equal-cpu"   # one more row: Cycle-GAN trained for the CPU time of I2V-GAN's steps
+SEEDS = {**{m: range(5) for m in MAIN_ROWS}, **{m: range(3) for m in ABLATIONS}, EQUAL_CPU: range(5)}
 
 
 def plan() -> list:
-    """(method, seed) in the order they run: the methods seed by seed, then the ablations seed by seed, so that an
-    early stop leaves whole seeds, and the rows the budget must cover (the methods) come first."""
-    return [(m, s) for rows in (MAIN_ROWS, ABLATIONS) for s in range(5) for m in rows if s in SEEDS[m]]
+    """(method, seed) in the order they run: the methods seed by seed, then the ablations, then Cycle-GAN at I2V-GAN's
+    CPU time, so that an early stop leaves whole seeds, and the rows the budget must cover (the methods) come first."""
+    return [(m, s) for rows in (MAIN_ROWS, ABLATIONS, (EQUAL_CPU,)) for s in range(5) for m in rows if s in SEEDS[m]]
+
+
+def step_costs(results:Path, r:dict, steps:int) -> dict:
+    """Every method's CPU seconds per step (one thread), all measured in one process, interleaved: the ratios hold on
+    a busy machine. Measured once, kept in results/table5-long/step-costs.json."""
+    import tempfile
+    path = results / "step-costs.json"
+    if path.exists(): return json.loads(path.read_text())["costs"]
+    with tempfile.TemporaryDirectory() as tmp:
+        built = {m: rs.build({**r, "seed": 0}, Path(tmp) / m, cfg=config(m, 0, r, steps)) for m in (*MAIN_ROWS, *ABLATIONS)}
+        c0 = time.process_time(); costs = {m: round(c, 5) for m, c in rs.time_steps(built).items()}
+        precision = rs.precision(next(iter(built.values()))[1])
+    rs.write_json(path, dict(costs=costs, threads=torch.get_num_threads(), precision=precision, date=time.strftime("%Y-%m-%d"),
+                             machine=rs.machine_info(), cpu_seconds=round(time.process_time() - c0, 1)))
+    return costs
+
+
+def steps_of(method:str, steps:int, costs:dict|None=None) -> int:
+    "The run's steps: `steps` for every method; for Cycle-GAN at I2V-GAN's CPU time, what I2V-GAN's steps cost (to the hundred)."
+    if method != EQUAL_CPU: return steps
+    return int(round(steps * costs["i2vgan"] / costs["cycle-gan"], -2))
 
 
 def config(method:str, seed:int, r:dict, steps:int):
@@ -50,13 +72,14 @@ def strip(*clips:np.ndarray, every:int=1) -> np.ndarray:
     return np.concatenate([np.concatenate(list(c[::every]), axis=1) for c in clips], axis=0)
 
 
-def run(method:str, seed:int, a, r:dict, root:Path) -> dict:
+def run(method:str, seed:int, a, r:dict, root:Path, costs:dict) -> dict:
     "Train (or resume) one (method, seed), score it on the evaluation set, write its record, log and strip."
     out, rundir = Path(a.results) / method / f"seed{seed}", Path(a.runs) / method / f"seed{seed}"
     rundir.mkdir(parents=True, exist_ok=True)
     with run_lock(rundir):
-        rr = {**r, "seed": seed}
-        model, ema, info = rs.train(f"{method}/seed{seed}", rr, rundir, a.steps, clock="steps", cfg=config(method, seed, rr, a.steps))
+        rr, steps = {**r, "seed": seed}, steps_of(method, a.steps, costs)
+        cfg = config("cycle-gan" if method == EQUAL_CPU else method, seed, rr, steps)
+        model, ema, info = rs.train(f"{method}/seed{seed}", rr, rundir, steps, clock="steps", cfg=cfg)
         model.eval(); translate = rs.with_ema(model, ema) if a.ema else model
         c0 = time.process_time(); scores = rs.compact(score_eval_set(translate, root))
         name, ir, gt = _eval_data(root)["clips"][0]
@@ -65,7 +88,7 @@ def run(method:str, seed:int, a, r:dict, root:Path) -> dict:
         if not (shared := Path(a.results) / f"clip-{name}.png").exists(): iio.imwrite(shared, strip(ir, gt))
         (out / "log.jsonl").write_text((rundir / "log.jsonl").read_text())
         rec = dict(method=method, seed=seed, steps=info["steps"], recipe=rr, translated_with="moving average" if a.ema else "trained weights",
-                   schedule=f"lr × 1 for the first {rr['const_share']:.0%} of {a.steps} steps, then linear to 0", config=model.config.to_dict(),
+                   schedule=f"lr × 1 for the first {rr['const_share']:.0%} of {steps} steps, then linear to 0", config=model.config.to_dict(),
                    precision=" then ".join(dict.fromkeys(x.get("precision", "unrecorded") for x in info["sitting_log"])),
                    cpu_seconds=info["cpu_seconds"], cpu_seconds_per_step=round(info["cpu_seconds"] / max(1, info["steps"]), 4),
                    wall_seconds=info["wall_seconds"], sittings=info["sitting_log"], score_cpu_seconds=round(time.process_time() - c0, 1),
@@ -92,7 +115,7 @@ def main(argv=None):
     k, _, n = a.worker.partition("/")
     if not (k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n)): p.error(f"--worker {a.worker!r}: expected k/n with 1 ≤ k ≤ n")
     if a.steps < 1: p.error(f"--steps {a.steps}: expected a whole number ≥ 1")
-    if a.only and (bad := set(a.only) - set(ROWS)): p.error(f"--only {sorted(bad)}: expected methods among {list(ROWS)}")
+    if a.only and (bad := set(a.only) - set(SEEDS)): p.error(f"--only {sorted(bad)}: expected methods among {list(SEEDS)}")
     jobs = [j for j in plan() if (not a.only or j[0] in a.only) and (a.seeds is None or j[1] in a.seeds)]
     done = lambda m, s: (Path(a.results) / m / f"seed{s}" / "scores.json").exists()
     if a.list:
@@ -101,8 +124,9 @@ def main(argv=None):
     from train_recipe_model import recipe_of                                    # noqa: E402  (a sibling script)
     torch.set_num_threads(1)
     r, root = rs.recipe(recipe_of(a.recipe)), eval_set(workers=1)
+    costs = step_costs(Path(a.results), r, a.steps)
     for m, s in jobs[int(k) - 1::int(n)]:
-        if not done(m, s): run(m, s, a, r, root)
+        if not done(m, s): run(m, s, a, r, root, costs)
 
 
 if __name__ == "__main__":

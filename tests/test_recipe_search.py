@@ -157,7 +157,10 @@ def _script(name):
 def test_table5_long_plan_and_configs():
     t5 = _script("table5_long")
     plan = t5.plan()
-    assert plan[:4] == [(m, 0) for m in t5.MAIN_ROWS] and len(plan) == 4 * 5 + 3 * 3
+    assert plan[:4] == [(m, 0) for m in t5.MAIN_ROWS] and len(plan) == 4 * 5 + 3 * 3 + 5
+    assert plan[-5:] == [(t5.EQUAL_CPU, s) for s in range(5)]                                   # the extra row last
+    costs = {"i2vgan": 0.40, "cycle-gan": 0.15}
+    assert t5.steps_of("i2vgan", 6000, costs) == 6000 and t5.steps_of(t5.EQUAL_CPU, 6000, costs) == 16000   # what 6,000 I2V-GAN steps cost
     assert [s for m, s in plan if m == "i2vgan-no-pcp"] == [0, 1, 2]
     assert plan.index(("i2vgan-no-pcp", 0)) == 4 * 5                                            # the methods' five seeds come first
     r = rs.recipe({"model": {"n_layers_d": 2, "ngf": 32}})
