@@ -5,9 +5,10 @@
     python scripts/table5_long.py --list                                                          # the plan and what is finished
 
 Every method (`i2vgan.reproduce.ROWS`: Cycle-GAN, Recycle-GAN, I2V-GAN, I2V-GAN with the official code's losses,
-then the one-loss ablations; last, Cycle-GAN for the CPU time of I2V-GAN's steps) trains with the same recipe from `scripts/recipe_search.py` (its learning-rate shape,
+then the one-loss ablations) trains with the same recipe from `scripts/recipe_search.py` (its learning-rate shape,
 moving average, discriminator, data), for the same number of steps: the paper compares methods at equal epochs, so
-the schedule counts steps here, not CPU seconds. Each run's CPU time is recorded, so a step's cost per method can
+the schedule counts steps here, not CPU seconds. One more row, last, gives Cycle-GAN the CPU time of I2V-GAN's
+steps instead (from every method's step cost, measured once: results/table5-long/step-costs.json). Each run's CPU time is recorded, so a step's cost per method can
 be read. Runs live outside the repository (--runs/<method>/seed<k>/, a checkpoint every CPU minute) and resume
 when started again; a finished run is scored on the evaluation set (32 unseen layouts: PSNR, SSIM, pixel accuracy,
 mIoU, vehicle IoU, E_warp, tOF, per clip) with the weights the recipe translates with, and writes
@@ -43,13 +44,13 @@ def step_costs(results:Path, r:dict, steps:int) -> dict:
     """Every method's CPU seconds per step (one thread), all measured in one process, interleaved: the ratios hold on
     a busy machine. Measured once, kept in results/table5-long/step-costs.json."""
     import tempfile
-    path = results / "step-costs.json"
-    if path.exists(): return json.loads(path.read_text())["costs"]
+    path, recipe = results / "step-costs.json", {k: v for k, v in r.items() if k != "seed"}
+    if path.exists() and (st := json.loads(path.read_text())).get("recipe") == recipe: return st["costs"]   # another recipe: measure again
     with tempfile.TemporaryDirectory() as tmp:
         built = {m: rs.build({**r, "seed": 0}, Path(tmp) / m, cfg=config(m, 0, r, steps)) for m in (*MAIN_ROWS, *ABLATIONS)}
         c0 = time.process_time(); costs = {m: round(c, 5) for m, c in rs.time_steps(built).items()}
         precision = rs.precision(next(iter(built.values()))[1])
-    rs.write_json(path, dict(costs=costs, threads=torch.get_num_threads(), precision=precision, date=time.strftime("%Y-%m-%d"),
+    rs.write_json(path, dict(costs=costs, recipe=recipe, threads=torch.get_num_threads(), precision=precision, date=time.strftime("%Y-%m-%d"),
                              machine=rs.machine_info(), cpu_seconds=round(time.process_time() - c0, 1)))
     return costs
 

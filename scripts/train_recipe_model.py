@@ -97,10 +97,9 @@ def shipped_config(cfg:dict, steps:int, const_share:float) -> dict:
 def ship(run:Path, steps:int, name:str, models:Path, command:str) -> dict:
     "Write models/<name>.pt (config and float16 weights, the moving average as G_Y and P_Y) and its card; return the card."
     state = load_checkpoint(run / "state.pt")
-    last = max((run / "kept").glob("cpu_*.pt"), default=None, key=lambda p: load_checkpoint(p)["step"])
-    if last is None or load_checkpoint(last)["step"] < steps:
-        raise SystemExit(f"--ship: {run} has not finished its {steps} steps (train it first; it resumes)")
-    st, _, avg = kept_models(last)
+    kept = sorted((run / "kept").glob("cpu_*.pt"))                  # by CPU time: the last is the newest
+    st, _, avg = kept_models(kept[-1]) if kept else ({"step": 0}, None, None)
+    if st["step"] < steps: raise SystemExit(f"--ship: {run} has not finished its {steps} steps (train it first; it resumes)")
     recipe, sittings = json.loads(state["recipe"]), json.loads(state.get("sitting_log", "[]"))
     models.mkdir(parents=True, exist_ok=True); ckpt = models / f"{name}.pt"
     half = {k: v.detach().half() if v.is_floating_point() else v.detach() for k, v in avg.state_dict().items()}
@@ -118,7 +117,8 @@ def ship(run:Path, steps:int, name:str, models:Path, command:str) -> dict:
                 train_seconds=round(sum(x["wall_seconds"] for x in sittings), 1),
                 cpu_hours=round(sum(x["cpu_seconds"] for x in sittings) / 3600, 2), sittings=sittings,
                 machine=f"{platform.machine()} CPU", machine_info=rs.machine_info(), device="cpu", torch=torch.__version__,
-                date=time.strftime("%Y-%m-%d"), vgg_weights=st.get("vgg_weights") or _load_vgg_state(st["config"]["vgg_weights"], 0)[1], weights_on_disk="float16 (loaded into float32)",
+                date=time.strftime("%Y-%m-%d"), weights_on_disk="float16 (loaded into float32)",
+                vgg_weights=st.get("vgg_weights") or _load_vgg_state(st["config"]["vgg_weights"], 0)[1],
                 test_clips=[n for n in demo["per_clip"]["per frame"]], metrics=demo["mean"], metrics_per_clip=demo["per_clip"],
                 eval_set=rs.EVAL_SET, eval_metrics=ev["mean"], eval_per_clip=ev["per_clip"])
     (models / f"{name}.json").write_text(json.dumps(card, indent=2) + "\n")
@@ -134,7 +134,7 @@ def main(argv=None):
     budget.add_argument("--steps", type=int, help="the run's whole budget in training steps (fixed when it starts)")
     budget.add_argument("--cpu-hours", type=float, help="the run's whole budget in process CPU hours (fixed when it starts)")
     p.add_argument("--n-train", type=int, default=96, help="training layouts per domain (the shipped model's 96)")
-    p.add_argument("--keep-minutes", type=float, default=30.0, help="CPU minutes between kept copies (the steps curve)")
+    p.add_argument("--keep-minutes", type=float, default=20.0, help="CPU minutes between kept copies (the steps curve)")
     p.add_argument("--runs", default="/work/runs/recipe-model", help="where runs live (outside the repository)")
     p.add_argument("--curve", action="store_true", help="don't train: score the kept copies on the evaluation set")
     p.add_argument("--ship", action="store_true", help="don't train: write the finished run's model into the package, with its card")
