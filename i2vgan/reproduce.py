@@ -670,7 +670,7 @@ def long_clip(out_dir, method:str, seed:int=0) -> tuple:
     d = Path(out_dir) / method / f"seed{seed}"
     path = next(iter(sorted(d.glob("strip-*.png"))), None)
     if path is None: raise FileNotFoundError(f"{d}: no strip-<clip>.png (scripts/table5_long.py writes one per finished run)")
-    name, shared = path.stem.removeprefix("strip-"), Path(out_dir) / f"clip-{path.stem.removeprefix('strip-')}.png"
+    name = path.stem.removeprefix("strip-"); shared = Path(out_dir) / f"clip-{name}.png"
     if not shared.is_file(): raise FileNotFoundError(f"{shared}: the clip's infrared and ground truth (scripts/table5_long.py writes it once)")
     frames = lambda img: np.stack(np.split(img, img.shape[1] // img.shape[0], axis=1))   # square frames side by side
     both = iio.imread(shared)[..., :3]; h = both.shape[0] // 2
