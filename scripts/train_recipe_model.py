@@ -72,13 +72,15 @@ def frames_picture(model, root:Path, path:Path, n_clips:int=4, t:int=8):
     path.parent.mkdir(parents=True, exist_ok=True); iio.imwrite(path, np.concatenate(cols, axis=1))
 
 
-def curve(run:Path, out:Path, budget:dict):
-    "Score every kept copy (trained weights and moving average) on the evaluation set; write curve.json."
+def curve(run:Path, out:Path, budget:dict, rescore:bool=False):
+    "Score every kept copy (trained weights and moving average) on the evaluation set; write curve.json (copies scored before are kept)."
     root, points = eval_set(workers=1), []
+    before = {(p["step"], p["cpu_seconds"]): p for p in json.loads((out / "curve.json").read_text())["points"]} if (out / "curve.json").exists() and not rescore else {}
     for path in sorted((run / "kept").glob("cpu_*.pt")):
         st, model, avg = kept_models(path)
-        points.append(dict(step=st["step"], cpu_seconds=st["cpu_seconds"], scores=rs.compact(score_eval_set(model, root)),
-                           scores_ema=rs.compact(score_eval_set(avg, root))))
+        points.append(before.get((st["step"], st["cpu_seconds"])) or dict(
+            step=st["step"], cpu_seconds=st["cpu_seconds"], scores=rs.compact(score_eval_set(model, root)),
+            scores_ema=rs.compact(score_eval_set(avg, root))))
         m, a = points[-1]["scores"]["mean"]["mIoU"], points[-1]["scores_ema"]["mean"]["mIoU"]
         print(f"{path.name}: step {st['step']}, mIoU {m['mean']:.3f} [{m['lo']:.3f}, {m['hi']:.3f}], moving average {a['mean']:.3f}", flush=True)
     if points: frames_picture(kept_models(path)[2], root, out / "frames.png")
@@ -137,6 +139,7 @@ def main(argv=None):
     p.add_argument("--keep-minutes", type=float, default=20.0, help="CPU minutes between kept copies (the steps curve)")
     p.add_argument("--runs", default="/work/runs/recipe-model", help="where runs live (outside the repository)")
     p.add_argument("--curve", action="store_true", help="don't train: score the kept copies on the evaluation set")
+    p.add_argument("--rescore", action="store_true", help="--curve: score every kept copy again (by default those in curve.json are kept)")
     p.add_argument("--ship", action="store_true", help="don't train: write the finished run's model into the package, with its card")
     p.add_argument("--name", default="traffic-tiny-64", help="--ship: the shipped model's short name")
     p.add_argument("--models", default=str(MODELS_DIR), help="--ship: where shipped models live (the package's models folder)")
@@ -147,7 +150,7 @@ def main(argv=None):
     name = run_name(a.recipe, a.n_train, a.cpu_hours, a.steps); run = Path(a.runs) / name
     if (a.curve or a.ship) and not (run / "state.pt").is_file():
         p.error(f"{run}: no run of this recipe and budget to {'score' if a.curve else 'ship'} (train it first)")
-    if a.curve: return curve(run, REPO / "results" / "recipe-model" / name, {"steps": a.steps} if a.steps else {"cpu_hours": a.cpu_hours})
+    if a.curve: return curve(run, REPO / "results" / "recipe-model" / name, {"steps": a.steps} if a.steps else {"cpu_hours": a.cpu_hours}, a.rescore)
     if a.ship:
         if not a.steps: p.error("--ship: ship a run with a budget in --steps")
         return ship(run, a.steps, a.name, Path(a.models), f"python scripts/train_recipe_model.py --recipe {a.recipe} --steps {a.steps}"
