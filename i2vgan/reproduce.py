@@ -18,7 +18,7 @@ __all__ = ['PAPER_COLUMNS', 'PAPER_TABLE5', 'LABELS', 'ROWS', 'MAIN_ROWS', 'REFE
            'row_config', 'loss_terms', 'machine_info', 'world_data', 'run_one', 'SummaryTable', 'load_results',
            'summarize', 'reproduce', 'detectable', 'compare', 'paper_holds', 'holm', 'claims_table', 'plot_curves',
            'comparison_frames', 'comparison_gif', 'keep_results', 'load_long', 'summarize_long', 'clip_pairs',
-           'verdict_matrix', 'long_clip', 'steady_flicker']
+           'verdict_matrix', 'long_clip', 'steady_flicker', 'verdict_words']
 
 # %% ../nbs/08_reproduction.ipynb #b4e852aa
 PAPER_COLUMNS = ("Flower", "Traffic", "Monitoring-all")
@@ -683,4 +683,33 @@ def steady_flicker(frames, truth, # uint8 T×H×W×3: a translation and the grou
     from i2vgan.metrics import frame_differences
     steady = frame_differences(truth) < tol
     return float(frame_differences(frames)[steady].mean()) if steady.any() else float("nan")
+
+
+# %% ../nbs/08_reproduction.ipynb #vw000002
+def _join(xs:list) -> str: return xs[0] if len(xs) == 1 else ", ".join(xs[:-1]) + " and " + xs[-1]
+
+def verdict_words(summary:SummaryTable, # `summarize` or `summarize_long`'s table
+                  claims=None, # (a, b) pairs: "a beats b"; default `CLAIMS` (those whose rows are in `summary`)
+                  metrics=EVAL_METRICS, power:float=0.8) -> str:
+    "Markdown, one bullet per claim: the metrics where it holds, is reversed, is suggestive or ties (with the detectable Δ), from `claims_table`."
+    tables = {m: {r["claim"]: r for r in claims_table(summary, m, claims, power=power).rows} for m in metrics}
+    bullets = []
+    for name in next(iter(tables.values()), {}):
+        rows = {m: tables[m][name] for m in metrics}
+        n = int(next(iter(rows.values()))["seeds agreeing"].split("/")[1])
+        if n < 2:                                                     # no test: the direction of one seed
+            better = [m for m, r in rows.items() if r["ours"] == "yes?"]; worse = [m for m, r in rows.items() if r["ours"] == "no?"]
+            parts = [f"better in {_join(better)}" if better else "", f"worse in {_join(worse)}" if worse else ""]
+            bullets.append(f"- **{name}** ({n} seed, no test): " + "; ".join(p for p in parts if p) + ".")
+            continue
+        groups = {"holds": [], "reversed": [], "suggestive": [], "tie": []}
+        for m, r in rows.items():
+            v = r["ours"]; d = f"Δ {r['Δ (a − b)']}"
+            if v == "yes": groups["holds"].append(f"{m} ({d}, p {r['p (Holm)']} after Holm)")
+            elif v.startswith("no"): groups["reversed"].append(f"{m} ({d}, p {r['p (Holm)']} after Holm)")
+            elif v.startswith("suggestive"): groups["suggestive"].append(f"{m} ({d}{', reversed' if 'reversed' in v else ''}; p {r['p']}, {r['p (Holm)']} after Holm)")
+            else: groups["tie"].append(f"{m} (Δ {r['Δ (a − b)']}; detectable {r[f'detectable Δ ({power:.0%})']})")
+        words = {"holds": "holds in", "reversed": "reversed in", "suggestive": "suggestive in", "tie": "a tie in"}
+        bullets.append(f"- **{name}** ({n} seeds): " + "; ".join(f"{words[k]} {_join(v)}" for k, v in groups.items() if v) + ".")
+    return "\n".join(bullets)
 
