@@ -4,6 +4,9 @@
     OMP_NUM_THREADS=1 python scripts/table5_long.py --recipe baseline --steps 6000 --worker 1/2 # one of two workers (two cores)
     python scripts/table5_long.py --list                                                          # the plan and what is finished
 
+Workers skip a run another worker holds (each claims a run just before training it), so a second worker started
+beside a running one, with any --worker, takes the next free run instead of failing.
+
 Every method (`i2vgan.reproduce.ROWS`: Cycle-GAN, Recycle-GAN, I2V-GAN, I2V-GAN with the official code's losses,
 then the one-loss ablations) trains with the same recipe from `scripts/recipe_search.py` (its learning-rate shape,
 moving average, discriminator, data), for the same number of steps: the paper compares methods at equal epochs, so
@@ -73,6 +76,12 @@ def strip(*clips:np.ndarray, every:int=1) -> np.ndarray:
     return np.concatenate([np.concatenate(list(c[::every]), axis=1) for c in clips], axis=0)
 
 
+def my_jobs(jobs:list, k:int, n:int, done, claim):
+    "This worker's share of the plan (every n-th job from the k-th), in order, skipping finished runs and runs another worker holds."
+    for m, s in jobs[k - 1::n]:
+        if not done(m, s) and claim(m, s): yield m, s      # claimed just before it trains: workers can take each other's share
+
+
 def run(method:str, seed:int, a, r:dict, root:Path, costs:dict) -> dict:
     "Train (or resume) one (method, seed), score it on the evaluation set, write its record, log and strip."
     out, rundir = Path(a.results) / method / f"seed{seed}", Path(a.runs) / method / f"seed{seed}"
@@ -126,8 +135,8 @@ def main(argv=None):
     torch.set_num_threads(1)
     r, root = rs.recipe(recipe_of(a.recipe)), eval_set(workers=1)
     costs = step_costs(Path(a.results), r, a.steps)
-    for m, s in jobs[int(k) - 1::int(n)]:
-        if not done(m, s): run(m, s, a, r, root, costs)
+    for m, s in my_jobs(jobs, int(k), int(n), done, lambda m, s: rs.claim(Path(a.runs) / m / f"seed{s}")):
+        run(m, s, a, r, root, costs)
 
 
 if __name__ == "__main__":

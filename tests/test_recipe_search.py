@@ -221,3 +221,15 @@ def test_sittings_name_their_precision():
     assert rs.precision(T()) == "bf16 autocast"
     T.amp = False
     assert rs.precision(T()) == "float32"
+
+
+def test_table5_long_workers_skip_finished_and_held_runs():
+    t5 = _script("table5_long")
+    jobs = [("cycle-gan", 0), ("recycle-gan", 0), ("i2vgan", 0), ("cycle-gan", 1), ("recycle-gan", 1)]
+    done = lambda m, s: (m, s) == ("cycle-gan", 0)
+    held = {("i2vgan", 0)}                                           # another worker trains it
+    claims = []
+    claim = lambda m, s: claims.append((m, s)) or (m, s) not in held
+    assert list(t5.my_jobs(jobs, 1, 1, done, claim)) == [("recycle-gan", 0), ("cycle-gan", 1), ("recycle-gan", 1)]
+    assert ("cycle-gan", 0) not in claims                            # a finished run is not even claimed
+    assert list(t5.my_jobs(jobs, 2, 2, done, lambda m, s: True)) == [("recycle-gan", 0), ("cycle-gan", 1)]   # every 2nd from the 2nd
