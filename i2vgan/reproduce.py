@@ -700,7 +700,7 @@ def verdict_words(summary:SummaryTable, # `summarize` or `summarize_long`'s tabl
         if n < 2:                                                     # no test: the direction of one seed
             better = [m for m, r in rows.items() if r["ours"] == "yes?"]; worse = [m for m, r in rows.items() if r["ours"] == "no?"]
             parts = [f"better in {_join(better)}" if better else "", f"worse in {_join(worse)}" if worse else ""]
-            bullets.append(f"- **{name}** ({n} seed, no test): " + "; ".join(p for p in parts if p) + ".")
+            bullets.append(f"- **{name}** ({n} seed, no test): " + ("; ".join(p for p in parts if p) or "no difference") + ".")
             continue
         groups = {"holds": [], "reversed": [], "suggestive": [], "tie": []}
         for m, r in rows.items():
