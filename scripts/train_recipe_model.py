@@ -77,10 +77,12 @@ def curve(run:Path, out:Path, budget:dict, rescore:bool=False):
     root, points = eval_set(workers=1), []
     before = {(p["step"], p["cpu_seconds"]): p for p in json.loads((out / "curve.json").read_text())["points"]} if (out / "curve.json").exists() and not rescore else {}
     for path in sorted((run / "kept").glob("cpu_*.pt")):
-        st, model, avg = kept_models(path)
-        points.append(before.get((st["step"], st["cpu_seconds"])) or dict(
-            step=st["step"], cpu_seconds=st["cpu_seconds"], scores=rs.compact(score_eval_set(model, root)),
-            scores_ema=rs.compact(score_eval_set(avg, root))))
+        st = load_checkpoint(path); key = (st["step"], st["cpu_seconds"])
+        if key not in before:                                     # build the two models only for a copy not scored before
+            _, model, avg = kept_models(path)
+            before[key] = dict(step=st["step"], cpu_seconds=st["cpu_seconds"], scores=rs.compact(score_eval_set(model, root)),
+                               scores_ema=rs.compact(score_eval_set(avg, root)))
+        points.append(before[key])
         m, a = points[-1]["scores"]["mean"]["mIoU"], points[-1]["scores_ema"]["mean"]["mIoU"]
         print(f"{path.name}: step {st['step']}, mIoU {m['mean']:.3f} [{m['lo']:.3f}, {m['hi']:.3f}], moving average {a['mean']:.3f}", flush=True)
     if points: frames_picture(kept_models(path)[2], root, out / "frames.png")
