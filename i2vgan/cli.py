@@ -416,11 +416,13 @@ def run_demo(out="outputs/demo", # output folder
         rows.append((name, [shown[c] for c in columns]))
     t_sem = time.perf_counter(); semantic, segmenter = demo_semantic(root, every); sem_seconds = time.perf_counter() - t_sem
     _demo_pictures(out, rows, trainer, steps, columns)
+    from i2vgan.reproduce import machine_info
     info = {"steps": steps, "train_seconds": round(trainer.elapsed, 1), "steps_per_second": round(steps / trainer.elapsed, 3),
             "world_seconds": round(world_seconds, 1), "total_seconds": round(time.perf_counter() - t_start, 1),
             "vgg_weights": model.weights_used, "preset": "i2vgan", "scale": "tiny", "size": cfg.size, "seed": seed,
             "world": {**DEMO_WORLD, "kinds": list(DEMO_WORLD["kinds"])}, "n_layers_d": cfg.n_layers_d, "test_clips": [name for name, _, _ in clips], "device": "cpu",
             "torch_threads": torch.get_num_threads(), "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"),
+            "cpu": machine_info()["cpu"], "precision": "bf16 autocast" if getattr(trainer, "amp", False) else "float32",
             "metrics": {m: _mean_scores(per_clip) for m, per_clip in scores.items()},
             "semantic": semantic, "segmenter": segmenter, "semantic_seconds": round(sem_seconds, 1),
             "shipped": {k: card.get(k) for k in ("name", "steps", "cpu_hours", "date")} if card else None,

@@ -15,12 +15,11 @@ from .core import I2VGAN, I2VGANConfig
 from .losses import load_plain
 
 # %% auto #0
-__all__ = ['SCHEDULE_FIELDS', 'MODELS_DIR', 'CURVE_METRICS', 'EVAL_CURVE_METRICS', 'ImagePool', 'save_checkpoint',
-           'load_checkpoint', 'rng_state', 'set_rng_state', 'linear_decay', 'run_order', 'Trainer', 'train_step',
-           'state_dict', 'load_state_dict', 'checkpoints', 'newest_good_checkpoint', 'last_checkpoint', 'save',
-           'sample_grid', 'read_log', 'plot_losses', 'run_lock', 'check_run_folder', 'fit', 'shipped_models',
-           'checkpoint_path', 'load_trained', 'plot_steps_curve', 'plot_eval_curve', 'predictor_vs_copy',
-           'term_gradients']
+__all__ = ['SCHEDULE_FIELDS', 'MODELS_DIR', 'EVAL_CURVE_METRICS', 'ImagePool', 'save_checkpoint', 'load_checkpoint', 'rng_state',
+           'set_rng_state', 'linear_decay', 'run_order', 'Trainer', 'train_step', 'state_dict', 'load_state_dict',
+           'checkpoints', 'newest_good_checkpoint', 'last_checkpoint', 'save', 'sample_grid', 'read_log', 'plot_losses',
+           'run_lock', 'check_run_folder', 'fit', 'shipped_models', 'checkpoint_path', 'load_trained',
+           'plot_eval_curve', 'predictor_vs_copy', 'term_gradients']
 
 # %% ../nbs/04_train.ipynb #449bb43e
 class ImagePool:
@@ -537,27 +536,6 @@ def load_trained(checkpoint, # a checkpoint written by `Trainer`, or the short n
     model.checkpoint = path                                  # where it came from (a shipped model's card lies beside it)
     return model.to(device or default_device()).eval()
 
-
-# %% ../nbs/04_train.ipynb #f02bfe5e
-CURVE_METRICS = ("psnr", "ssim", "mIoU", "vehicle IoU")
-_BASELINE_STYLE = {"per-pixel colouriser (paired)": "tab:orange", "mean visible training frame": "tab:green",
-                   "untrained": "tab:red", "ground truth (upper bound)": "black"}
-
-def plot_steps_curve(curve:dict, # the JSON that `scripts/shipped_curve.py` writes: points, shipped, baselines
-                     metrics=CURVE_METRICS):
-    "Each metric against training steps: the kept weights (line), the shipped model (star), the baselines (dashed)."
-    fig, axs = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 2.8), dpi=80)
-    steps = [p["step"] for p in curve["points"]]
-    for ax, m in zip(axs, metrics):
-        ax.plot(steps, [p[m] for p in curve["points"]], "o-", color="tab:blue", label="kept weights")
-        ax.plot([curve["shipped"]["steps"]], [curve["shipped"][m]], "*", ms=13, color="tab:purple", label="shipped now")
-        for name, colour in _BASELINE_STYLE.items():
-            v = curve["baselines"].get(name, {}).get(m)
-            if v is not None: ax.axhline(v, ls="--", lw=1, color=colour, label=name)
-        ax.set_title(m); ax.set_xlabel("training steps"); ax.grid(alpha=0.3)
-    axs[-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
-    fig.tight_layout()
-    return fig
 
 # %% ../nbs/04_train.ipynb #4e0c0002
 EVAL_CURVE_METRICS = ("mIoU", "vehicle IoU", "PSNR", "tOF")

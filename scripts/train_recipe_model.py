@@ -13,12 +13,13 @@ run's name: a run of hours spans several sittings, each recorded in its checkpoi
 
 The run lives outside the repository (--runs/<run name>/): a checkpoint every CPU minute, and an inference copy of
 the weights and of their moving average every --keep-minutes of CPU time. `--curve` scores every kept copy on the
-evaluation set (32 unseen layouts) into results/recipe-model/<run name>/curve.json, with every sitting, and draws
-the last copy's moving average on four of its clips (frames.png: infrared, translation, ground truth). `--ship`
+evaluation set (32 unseen layouts) into results/recipe-model/<run name>/curve.json, with every sitting, draws
+the last copy's moving average on four of its clips (frames.png: infrared, translation, ground truth), and copies the
+run's loss log beside them, a row every LOG_EVERY steps (log.jsonl). `--ship`
 (a finished run only) writes the package's model, `i2vgan/models/<--name>.pt`: the moving average of G_Y and P_Y in
 place of the trained weights (what the recipe translates with), float16 on disk, and its card beside it.
 """
-import argparse, importlib.util, json, platform, sys, time
+import argparse, importlib.util, json, platform, time
 from pathlib import Path
 import numpy as np
 import torch
@@ -28,10 +29,9 @@ REPO = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("recipe_search", REPO / "scripts" / "recipe_search.py")
 rs = importlib.util.module_from_spec(_spec); _spec.loader.exec_module(rs)     # the search: its recipes and training loop
 from i2vgan.losses import _load_vgg_state                                   # noqa: E402  (the VGG label of copies kept without one)
-from i2vgan.metrics import _eval_data, eval_set, score_eval_set                         # noqa: E402
+from i2vgan.metrics import _eval_data, eval_set, irvi_clips, psnr, score_eval_set, ssim     # noqa: E402
 from i2vgan.train import MODELS_DIR, load_checkpoint, load_trained, run_lock, save_checkpoint   # noqa: E402
-sys.path.insert(0, str(REPO / "scripts"))
-from train_shipped_model import score as score_demo_clips                    # noqa: E402  (the card's PSNR/SSIM on the demo's 4 clips)
+LOG_EVERY = 200   # steps between the rows of the run's loss log copied beside its curve
 
 
 def recipe_of(name:str) -> dict:
@@ -66,6 +66,25 @@ def kept_models(path:Path):
     return st, model, avg
 
 
+def score_demo_clips(model, root) -> dict:
+    "The card's PSNR/SSIM on the demo's test clips, per clip and their means: per-frame translation and with predictor fusion."
+    per_clip = {"per frame": {}, "predictor fused": {}}
+    for name, ir, gt in irvi_clips(root):
+        for key, frames in (("per frame", model.translate(ir)), ("predictor fused", model.translate(ir, fuse_predictor=True))):
+            per_clip[key][name] = {"psnr": round(psnr(frames, gt), 4), "ssim": round(ssim(frames, gt), 4)}
+    mean = {k: {m: round(float(np.mean([c[m] for c in v.values()])), 4) for m in ("psnr", "ssim")} for k, v in per_clip.items()}
+    return {"mean": mean, "per_clip": per_clip}
+
+
+def thin_log(path:Path, every:int) -> list:
+    "The rows of a run's log.jsonl whose step is a multiple of `every`, one per step (a resumed sitting logs some steps again: the last wins)."
+    if not path.exists(): return []
+    rows = {}
+    for line in path.read_text().splitlines():
+        if line.strip(): r = json.loads(line); rows[r["step"]] = r
+    return [rows[k] for k in sorted(rows) if k % every == 0]
+
+
 def frames_picture(model, root:Path, path:Path, n_clips:int=4, t:int=8):
     "Frame t of the evaluation set's first clips: infrared, translation, ground truth stacked, one column per clip (lossless PNG)."
     cols = [np.concatenate([ir[t], model.translate(ir)[t], gt[t]], axis=0) for _, ir, gt in _eval_data(root)["clips"][:n_clips]]
@@ -86,6 +105,7 @@ def curve(run:Path, out:Path, budget:dict, rescore:bool=False):
         m, a = points[-1]["scores"]["mean"]["mIoU"], points[-1]["scores_ema"]["mean"]["mIoU"]
         print(f"{path.name}: step {st['step']}, mIoU {m['mean']:.3f} [{m['lo']:.3f}, {m['hi']:.3f}], moving average {a['mean']:.3f}", flush=True)
     if points: frames_picture(kept_models(path)[2], root, out / "frames.png")
+    (out / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in thin_log(run / "log.jsonl", LOG_EVERY)))
     state = load_checkpoint(run / "state.pt")
     rs.write_json(out / "curve.json", dict(run=run.name, recipe=json.loads(state["recipe"]), budget=budget, eval_set=rs.EVAL_SET,
                                           sittings=json.loads(state.get("sitting_log", "[]")), machine=rs.machine_info(),
@@ -111,7 +131,7 @@ def ship(run:Path, steps:int, name:str, models:Path, command:str) -> dict:
     shipped = load_trained(ckpt, device="cpu")                  # score what ships, as a user loads it
     world, root = rs.train_world(recipe["n_train"]), eval_set(workers=1)
     demo, ev = score_demo_clips(shipped, world), rs.compact(score_eval_set(shipped, root))
-    card = dict(name=name, file=ckpt.name, size_mb=round(ckpt.stat().st_size / 1e6, 2), command=command,
+    card = dict(name=name, file=ckpt.name, size_mb=round(ckpt.stat().st_size / 1e6, 2), command=command, run=run.name,
                 recipe={k: v for k, v in recipe.items() if k != "seed"}, seed=recipe["seed"],
                 translates_with=f"the moving average of G_Y and P_Y (decay {recipe['ema_decay']}, over {st['step']} steps); "
                                 "the other networks as trained",

@@ -9,15 +9,16 @@ for longer and wider (`SHIPPED_SEGMENTER`), on the visible training frames of a 
 demo's, the reproduction's, the shipped model's — is read by the same segmenter. It records what it learned from and
 what it reads in that world's true test frames.
 """
-import argparse, json, sys, time
+import argparse, json, time
 from pathlib import Path
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_shipped_model import WORLD                      # noqa: E402  (a sibling script: the shipped model's world)
-from i2vgan.metrics import SHIPPED_SEGMENTER, SEGMENTER_DIR, _labelled_visible, semantic_score, train_segmenter  # noqa: E402
-from i2vgan.reproduce import machine_info                  # noqa: E402
-from i2vgan.world import make_world                        # noqa: E402
+from i2vgan.cli import DEMO_WORLD
+from i2vgan.metrics import SHIPPED_SEGMENTER, SEGMENTER_DIR, _labelled_visible, semantic_score, train_segmenter
+from i2vgan.reproduce import machine_info
+from i2vgan.world import make_world
+
+WORLD = {**DEMO_WORLD, "n_train": 96, "seed": 0}   # the shipped model's world: the demo's test clips, 96 training layouts
 
 
 def main(argv=None):

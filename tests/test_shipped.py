@@ -55,11 +55,15 @@ def test_unknown_short_name_lists_the_shipped_ones():
     assert NAME in str(e.value)
 
 
-def test_shipped_curve_thins_the_run_log(tmp_path):
-    "scripts/shipped_curve.py copies every --log-every-th row of the run's log beside the curve (notebook 04 plots it)."
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-    from shipped_curve import thin_log
-    rows = [{"step": s, "G": float(s)} for s in range(25, 1001, 25)]
+def test_recipe_curve_thins_the_run_log(tmp_path):
+    "train_recipe_model.py copies every LOG_EVERY-th row of the run's log beside the curve, once per step (notebook 04 plots it)."
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("trm", Path(__file__).resolve().parent.parent / "scripts" / "train_recipe_model.py")
+    trm = importlib.util.module_from_spec(spec); spec.loader.exec_module(trm)
+    rows = [{"step": s, "G": float(s)} for s in range(50, 1001, 50)]
+    rows += [{"step": 400, "G": -1.0}, {"step": 450, "G": -2.0}]               # a resumed sitting logs steps 400-450 again
     (tmp_path / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + "\n")
-    assert [r["step"] for r in thin_log(tmp_path / "log.jsonl", 250)] == [250, 500, 750, 1000]
-    assert thin_log(tmp_path / "missing.jsonl", 250) == []
+    thin = trm.thin_log(tmp_path / "log.jsonl", 200)
+    assert [r["step"] for r in thin] == [200, 400, 600, 800, 1000]
+    assert [r["G"] for r in thin] == [200.0, -1.0, 600.0, 800.0, 1000.0]      # the later row of a step wins
+    assert trm.thin_log(tmp_path / "missing.jsonl", 200) == []
