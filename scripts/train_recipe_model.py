@@ -29,8 +29,9 @@ REPO = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("recipe_search", REPO / "scripts" / "recipe_search.py")
 rs = importlib.util.module_from_spec(_spec); _spec.loader.exec_module(rs)     # the search: its recipes and training loop
 from i2vgan.losses import _load_vgg_state                                   # noqa: E402  (the VGG label of copies kept without one)
-from i2vgan.metrics import _eval_data, eval_set, irvi_clips, psnr, score_eval_set, ssim     # noqa: E402
-from i2vgan.train import MODELS_DIR, load_checkpoint, load_trained, run_lock, save_checkpoint   # noqa: E402
+from i2vgan.cli import _mean_scores as demo_mean, _score as demo_score     # noqa: E402  (the demo's own PSNR/SSIM per clip and mean)
+from i2vgan.metrics import _eval_data, eval_set, irvi_clips, score_eval_set     # noqa: E402
+from i2vgan.train import MODELS_DIR, load_checkpoint, load_trained, read_log, run_lock, save_checkpoint   # noqa: E402
 LOG_EVERY = 200   # steps between the rows of the run's loss log copied beside its curve
 
 
@@ -71,17 +72,13 @@ def score_demo_clips(model, root) -> dict:
     per_clip = {"per frame": {}, "predictor fused": {}}
     for name, ir, gt in irvi_clips(root):
         for key, frames in (("per frame", model.translate(ir)), ("predictor fused", model.translate(ir, fuse_predictor=True))):
-            per_clip[key][name] = {"psnr": round(psnr(frames, gt), 4), "ssim": round(ssim(frames, gt), 4)}
-    mean = {k: {m: round(float(np.mean([c[m] for c in v.values()])), 4) for m in ("psnr", "ssim")} for k, v in per_clip.items()}
-    return {"mean": mean, "per_clip": per_clip}
+            per_clip[key][name] = {m: round(v, 4) for m, v in demo_score(frames, gt).items()}
+    return {"mean": {k: demo_mean(v) for k, v in per_clip.items()}, "per_clip": per_clip}
 
 
-def thin_log(path:Path, every:int) -> list:
-    "The rows of a run's log.jsonl whose step is a multiple of `every`, one per step (a resumed sitting logs some steps again: the last wins)."
-    if not path.exists(): return []
-    rows = {}
-    for line in path.read_text().splitlines():
-        if line.strip(): r = json.loads(line); rows[r["step"]] = r
+def thin_log(run:Path, every:int) -> list:
+    "The rows of a run's loss log whose step is a multiple of `every`, one per step (a resumed sitting logs some steps again: the last wins)."
+    rows = {r["step"]: r for r in read_log(run)}
     return [rows[k] for k in sorted(rows) if k % every == 0]
 
 
@@ -105,7 +102,7 @@ def curve(run:Path, out:Path, budget:dict, rescore:bool=False):
         m, a = points[-1]["scores"]["mean"]["mIoU"], points[-1]["scores_ema"]["mean"]["mIoU"]
         print(f"{path.name}: step {st['step']}, mIoU {m['mean']:.3f} [{m['lo']:.3f}, {m['hi']:.3f}], moving average {a['mean']:.3f}", flush=True)
     if points: frames_picture(kept_models(path)[2], root, out / "frames.png")
-    (out / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in thin_log(run / "log.jsonl", LOG_EVERY)))
+    (out / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in thin_log(run, LOG_EVERY)))
     state = load_checkpoint(run / "state.pt")
     rs.write_json(out / "curve.json", dict(run=run.name, recipe=json.loads(state["recipe"]), budget=budget, eval_set=rs.EVAL_SET,
                                           sittings=json.loads(state.get("sitting_log", "[]")), machine=rs.machine_info(),

@@ -63,7 +63,7 @@ def test_recipe_curve_thins_the_run_log(tmp_path):
     rows = [{"step": s, "G": float(s)} for s in range(50, 1001, 50)]
     rows += [{"step": 400, "G": -1.0}, {"step": 450, "G": -2.0}]               # a resumed sitting logs steps 400-450 again
     (tmp_path / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + "\n")
-    thin = trm.thin_log(tmp_path / "log.jsonl", 200)
+    thin = trm.thin_log(tmp_path, 200)
     assert [r["step"] for r in thin] == [200, 400, 600, 800, 1000]
     assert [r["G"] for r in thin] == [200.0, -1.0, 600.0, 800.0, 1000.0]      # the later row of a step wins
-    assert trm.thin_log(tmp_path / "missing.jsonl", 200) == []
+    assert trm.thin_log(tmp_path / "missing", 200) == []
