@@ -348,7 +348,8 @@ def kid(real, # real (visible) frames, as in `fid`
 
 # %% ../nbs/05_metrics.ipynb #227d657e
 _FMT = {'PSNR': '{:.2f}', 'SSIM': '{:.3f}', 'FID': '{:.2f}', 'FID/100 (hypothesis)': '{:.4f}', 'KID': '{:.4f}',
-        'E_warp': '{:.5f}', 'tOF': '{:.3f}', 'pixel acc': '{:.3f}', 'class acc': '{:.3f}', 'mIoU': '{:.3f}'}
+        'E_warp': '{:.5f}', 'tOF': '{:.3f}', 'pixel acc': '{:.3f}', 'class acc': '{:.3f}', 'mIoU': '{:.3f}',
+        'vehicle IoU': '{:.3f}'}
 
 def _write_csv(path:Path, columns:list, rows:list, notes:list):
     "The rows as CSV (floats by `repr`, so they read back exactly), the notes as trailing `# ` lines."

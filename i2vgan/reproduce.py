@@ -14,11 +14,12 @@ from .metrics import EVAL_METRICS, LOWER_IS_BETTER, MetricTable, _FMT, mean_inte
 
 # %% auto #0
 __all__ = ['PAPER_COLUMNS', 'PAPER_TABLE5', 'LABELS', 'ROWS', 'MAIN_ROWS', 'REFERENCES', 'SWITCHES', 'REPRO_WORLD', 'HIGHER',
-           'CLAIMS', 'SHORT', 'REFERENCE_ROWS', 'BASELINE_CLAIMS', 'EQUAL_CPU', 'LONG_CLAIMS', 'paper_table',
-           'row_config', 'loss_terms', 'machine_info', 'world_data', 'run_one', 'SummaryTable', 'load_results',
-           'summarize', 'reproduce', 'detectable', 'compare', 'paper_holds', 'holm', 'claims_table', 'plot_curves',
-           'comparison_frames', 'comparison_gif', 'keep_results', 'load_long', 'summarize_long', 'clip_pairs',
-           'verdict_matrix', 'long_clip', 'steady_flicker', 'verdict_words']
+           'CLAIMS', 'SHORT', 'REFERENCE_ROWS', 'BASELINE_CLAIMS', 'EQUAL_CPU', 'LONG_CLAIMS', 'ABLATIONS',
+           'LONG_SEEDS', 'paper_table', 'row_config', 'loss_terms', 'machine_info', 'world_data', 'run_one',
+           'SummaryTable', 'load_results', 'summarize', 'reproduce', 'detectable', 'compare', 'paper_holds', 'holm',
+           'claims_table', 'plot_curves', 'comparison_frames', 'comparison_gif', 'keep_results', 'load_long',
+           'summarize_long', 'clip_pairs', 'long_left', 'verdict_matrix', 'long_clip', 'steady_flicker',
+           'verdict_words']
 
 # %% ../nbs/08_reproduction.ipynb #b4e852aa
 PAPER_COLUMNS = ("Flower", "Traffic", "Monitoring-all")
@@ -608,6 +609,8 @@ BASELINE_CLAIMS = [(m, r) for m in MAIN_ROWS for r in REFERENCE_ROWS]   # every 
 EQUAL_CPU = "cycle-gan-equal-cpu"   # one more row of the long runs: Cycle-GAN trained for the CPU time of I2V-GAN's steps
 LABELS[EQUAL_CPU], SHORT[EQUAL_CPU] = "Cycle-GAN for I2V-GAN's CPU time", "Cycle (CPU)"
 LONG_CLAIMS = CLAIMS + [("i2vgan", EQUAL_CPU)]   # the paper's claims, and I2V-GAN against Cycle-GAN at equal CPU time
+ABLATIONS = ("i2vgan-no-pcp", "i2vgan-no-exs", "i2vgan-no-ins")   # the one-loss ablations of I2V-GAN
+LONG_SEEDS = {**{m: 5 for m in MAIN_ROWS}, **{m: 3 for m in ABLATIONS}, EQUAL_CPU: 5}   # the long runs' plan: seeds per row, in the order they run
 
 def load_long(out_dir, rows=None) -> list:
     "Every `scores.json` of a long reproduction (out_dir/<row>/seed<k>/, as `scripts/table5_long.py` writes them), in `ROWS` order, seeds ascending."
@@ -651,6 +654,25 @@ def clip_pairs(out_dir, # a long reproduction's results
     return {s: paired_difference(rb[s], ra[s], metric) for s in sorted(set(ra) & set(rb))}   # paired_difference(x, y) is y − x
 
 
+# %% ../nbs/08_reproduction.ipynb #lft00002
+def _join(xs:list) -> str: return xs[0] if len(xs) == 1 else ", ".join(xs[:-1]) + " and " + xs[-1]
+
+def long_left(recs:list, # `load_long`'s records
+              costs:dict, # CPU seconds per step of each method, one thread (results/table5-long/step-costs.json's "costs")
+              steps:int, # the methods' steps (Cycle-GAN at I2V-GAN's CPU time trains for what I2V-GAN's steps cost)
+              plan:dict=None, # row → seeds planned; default `LONG_SEEDS`
+             ) -> str:
+    "One sentence: the planned rows with seeds not finished, and the CPU hours they need at `costs`; '' when the plan is done."
+    plan = plan or LONG_SEEDS
+    done = {m: sum(r["method"] == m for r in recs) for m in plan}
+    left = {m: n - done[m] for m, n in plan.items() if done[m] < n}
+    if not left: return ""
+    run_cpu = lambda m: steps * costs["i2vgan" if m == EQUAL_CPU else m]   # the equal-CPU row costs what I2V-GAN's steps cost
+    hours = sum(k * run_cpu(m) for m, k in left.items()) / 3600
+    return (f"Not finished yet: {_join([f'{LABELS[m]} ({done[m]} of {plan[m]} seeds)' for m in left])}; "
+            f"{hours:.1f} CPU hours more at the step costs measured side by side (one thread; a run on a busy machine costs more).")
+
+
 # %% ../nbs/08_reproduction.ipynb #1f0a0023
 def verdict_matrix(summary:SummaryTable, # `summarize` or `summarize_long`'s table
                    claims=None, # (a, b) pairs: "a beats b"; default `CLAIMS` (those whose rows are in `summary`)
@@ -686,8 +708,6 @@ def steady_flicker(frames, truth, # uint8 T×H×W×3: a translation and the grou
 
 
 # %% ../nbs/08_reproduction.ipynb #vw000002
-def _join(xs:list) -> str: return xs[0] if len(xs) == 1 else ", ".join(xs[:-1]) + " and " + xs[-1]
-
 def verdict_words(summary:SummaryTable, # `summarize` or `summarize_long`'s table
                   claims=None, # (a, b) pairs: "a beats b"; default `CLAIMS` (those whose rows are in `summary`)
                   metrics=EVAL_METRICS, power:float=0.8) -> str:
@@ -712,4 +732,5 @@ def verdict_words(summary:SummaryTable, # `summarize` or `summarize_long`'s tabl
         words = {"holds": "holds in", "reversed": "reversed in", "suggestive": "suggestive in", "tie": "a tie in"}
         bullets.append(f"- **{name}** ({n} seeds): " + "; ".join(f"{words[k]} {_join(v)}" for k, v in groups.items() if v) + ".")
     return "\n".join(bullets)
+
 

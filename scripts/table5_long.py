@@ -29,18 +29,14 @@ _spec = importlib.util.spec_from_file_location("recipe_search", REPO / "scripts"
 rs = importlib.util.module_from_spec(_spec); _spec.loader.exec_module(rs)     # the search: its recipes and training loop
 from i2vgan.cli import DEMO_D_LAYERS, DEMO_WORLD                             # noqa: E402
 from i2vgan.metrics import EVAL_SET, eval_set, score_eval_set, _eval_data   # noqa: E402
-from i2vgan.reproduce import MAIN_ROWS, ROWS, row_config                   # noqa: E402
+from i2vgan.reproduce import ABLATIONS, EQUAL_CPU, LONG_SEEDS, MAIN_ROWS, ROWS, row_config   # noqa: E402
 from i2vgan.train import run_lock                                            # noqa: E402
-
-ABLATIONS = ("i2vgan-no-pcp", "i2vgan-no-exs", "i2vgan-no-ins")
-EQUAL_CPU = "cycle-gan-equal-cpu"   # one more row: Cycle-GAN trained for the CPU time of I2V-GAN's steps
-SEEDS = {**{m: range(5) for m in MAIN_ROWS}, **{m: range(3) for m in ABLATIONS}, EQUAL_CPU: range(5)}
 
 
 def plan() -> list:
     """(method, seed) in the order they run: the methods seed by seed, then the ablations, then Cycle-GAN at I2V-GAN's
     CPU time, so that an early stop leaves whole seeds, and the rows the budget must cover (the methods) come first."""
-    return [(m, s) for rows in (MAIN_ROWS, ABLATIONS, (EQUAL_CPU,)) for s in range(5) for m in rows if s in SEEDS[m]]
+    return [(m, s) for rows in (MAIN_ROWS, ABLATIONS, (EQUAL_CPU,)) for s in range(max(LONG_SEEDS.values())) for m in rows if s < LONG_SEEDS[m]]
 
 
 def step_costs(results:Path, r:dict, steps:int) -> dict:
@@ -125,7 +121,7 @@ def main(argv=None):
     k, _, n = a.worker.partition("/")
     if not (k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n)): p.error(f"--worker {a.worker!r}: expected k/n with 1 ≤ k ≤ n")
     if a.steps < 1: p.error(f"--steps {a.steps}: expected a whole number ≥ 1")
-    if a.only and (bad := set(a.only) - set(SEEDS)): p.error(f"--only {sorted(bad)}: expected methods among {list(SEEDS)}")
+    if a.only and (bad := set(a.only) - set(LONG_SEEDS)): p.error(f"--only {sorted(bad)}: expected methods among {list(LONG_SEEDS)}")
     jobs = [j for j in plan() if (not a.only or j[0] in a.only) and (a.seeds is None or j[1] in a.seeds)]
     done = lambda m, s: (Path(a.results) / m / f"seed{s}" / "scores.json").exists()
     if a.list:
