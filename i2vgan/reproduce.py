@@ -732,5 +732,3 @@ def verdict_words(summary:SummaryTable, # `summarize` or `summarize_long`'s tabl
         words = {"holds": "holds in", "reversed": "reversed in", "suggestive": "suggestive in", "tie": "a tie in"}
         bullets.append(f"- **{name}** ({n} seeds): " + "; ".join(f"{words[k]} {_join(v)}" for k, v in groups.items() if v) + ".")
     return "\n".join(bullets)
-
-
